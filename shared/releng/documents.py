@@ -1,0 +1,134 @@
+"""JSON documents between scripts: `schema`/`schema_version` stamps, atomic writes, strict cheap reads.
+
+Every document is `{"schema": "releng/<name>", "schema_version": N, ...}`. Readers refuse another name, a newer
+version, or malformed JSON (exit 2); older versions are upgraded by `_UPGRADES` so code sees one shape only.
+Full JSON Schema validation (shared/releng/schemas/) runs in tests and in validate-release, not here: importing
+jsonschema alone costs ~110 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from releng.errors import BadInput
+
+# The newest schema_version of each document this code writes.
+SCHEMA_VERSIONS: dict[str, int] = {
+    "version": 1,
+    "changes": 1,
+    "artifacts": 1,
+    "validation": 1,
+    "publish": 1,
+    "channel-manifest": 1,
+    "rollback": 1,
+    "metrics": 1,
+    "compatibility": 1,
+}
+# name -> {old version: function turning it into version old+1}
+_UPGRADES: dict[str, dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+
+
+def dumps(name: str, body: Mapping[str, Any]) -> str:
+    """The document's canonical text: stamped, 2-space indent, UTF-8 kept, trailing newline."""
+    doc = {"schema": f"releng/{name}", "schema_version": SCHEMA_VERSIONS[name]}
+    doc.update({k: v for k, v in body.items() if k not in ("schema", "schema_version")})
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def write(path: Path | str, name: str, body: Mapping[str, Any]) -> str:
+    """Write a stamped document atomically and return its text."""
+    text = dumps(name, body)
+    write_text_atomic(path, text)
+    return text
+
+
+def read(path: Path | str, name: str) -> dict[str, Any]:
+    """Read a document from a file or `-` (stdin) and check its stamp; BadInput on anything wrong."""
+    where = str(path)
+    try:
+        text = sys.stdin.read() if where == "-" else Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"no such {name} document", where) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read {name} document: {e}", where) from None
+    return loads(text, name, where)
+
+
+def loads(text: str, name: str, where: str = "<string>") -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", where) from None
+    if not isinstance(doc, dict):
+        raise BadInput(f"a releng/{name} document must be a JSON object", where)
+    if doc.get("schema") != f"releng/{name}":
+        raise BadInput(f"expected a releng/{name} document, found schema {doc.get('schema')!r}", where)
+    version = doc.get("schema_version")
+    newest = SCHEMA_VERSIONS[name]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BadInput(f"schema_version must be a positive integer, found {version!r}", where)
+    if version > newest:
+        raise BadInput(f"releng/{name} schema_version {version} is newer than this tool's {newest}", where)
+    while version < newest:
+        upgrade = _UPGRADES.get(name, {}).get(version)
+        if upgrade is None:
+            raise BadInput(f"releng/{name} schema_version {version} is too old (need {newest})", where)
+        doc = upgrade(doc)
+        version += 1
+        doc["schema_version"] = version
+    return doc
+
+
+def write_text_atomic(path: Path | str, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path | str, data: bytes, mode: int | None = None) -> None:
+    """Write to a temp file in the same folder, fsync, rename over `path`: readers never see half a file.
+
+    Keeps the mode of a file it replaces (or uses `mode`), so rewriting a version file doesn't change its permissions.
+    """
+    target = Path(path)
+    folder = target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,181 @@
+"""Shared fixtures: an isolated git environment, real temporary repositories, and entry points.
+
+Never mock git, Path or sys.argv: fixtures build real repositories in tmp_path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "plugin"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test reads the user's git config, hooks, pre-commit cache or known_hosts."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text("")
+    saved = dict(os.environ)
+    os.environ.update(
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=str(home / ".gitconfig"),
+        GIT_AUTHOR_NAME="Release Tester",
+        GIT_AUTHOR_EMAIL="tester@audiolab.example",
+        GIT_COMMITTER_NAME="Release Tester",
+        GIT_COMMITTER_EMAIL="tester@audiolab.example",
+        GIT_TEMPLATE_DIR=str(tmp_path_factory.mktemp("git-template")),
+        PRE_COMMIT_HOME=str(tmp_path_factory.mktemp("pre-commit-home")),
+        TZ="UTC",
+        LC_ALL="C.UTF-8",
+    )
+    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "NO_COLOR", "SOURCE_DATE_EPOCH"):
+        os.environ.pop(var, None)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+class GitRepo:
+    """A real git repository in a temp dir with helpers for commits and tags at chosen dates."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._clock = 1_700_000_000  # 2023-11-14, advanced one minute per commit unless a date is given
+        self.git("init", "-q", "-b", "main")
+        self.git("config", "commit.gpgsign", "false")
+        self.git("config", "tag.gpgsign", "false")
+
+    def git(self, *args: str, env: dict[str, str] | None = None) -> str:
+        proc = subprocess.run(
+            ["git", *args], cwd=self.path, capture_output=True, text=True,
+            env={**os.environ, **(env or {})},
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+        return proc.stdout
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def commit(self, message: str, *, files: dict[str, str] | None = None, date: int | None = None,
+               allow_empty: bool = True) -> str:
+        """Commit (empty unless `files` are given) and return the new sha."""
+        for name, text in (files or {}).items():
+            self.write(name, text)
+            self.git("add", name)
+        self._clock = date if date is not None else self._clock + 60
+        stamp = f"{self._clock} +0000"
+        args = ["commit", "-q", "--no-verify", "-m", message]
+        if allow_empty:
+            args.append("--allow-empty")
+        self.git(*args, env={"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp})
+        return self.head()
+
+    def tag(self, name: str, *, annotated: bool = True, message: str | None = None,
+            ref: str = "HEAD") -> None:
+        stamp = f"{self._clock} +0000"
+        if annotated:
+            self.git("tag", "-a", name, "-m", message or name, ref, env={"GIT_COMMITTER_DATE": stamp})
+        else:
+            self.git("tag", name, ref)
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD").strip()
+
+    def status(self) -> str:
+        return self.git("status", "--porcelain")
+
+    def snapshot(self) -> dict[str, bytes]:
+        """Every file's bytes outside .git: compare before/after to prove nothing changed."""
+        return {
+            str(p.relative_to(self.path)): p.read_bytes()
+            for p in sorted(self.path.rglob("*"))
+            if p.is_file() and ".git" not in p.relative_to(self.path).parts
+        }
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> GitRepo:
+    return GitRepo(tmp_path / "repo")
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> Callable[[str], GitRepo]:
+    """Factory for several repositories in one test."""
+
+    def make(name: str) -> GitRepo:
+        return GitRepo(tmp_path / name)
+
+    return make
+
+
+@pytest.fixture
+def plugin_repo(tmp_path: Path) -> GitRepo:
+    """A throwaway git copy of examples/plugin with one initial commit tagged v0.1.0."""
+    dest = tmp_path / "plugin"
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("build", "__pycache__"))
+    repo = GitRepo(dest)
+    repo.git("add", "-A")
+    repo.commit("chore: initial import of the gain plugin", allow_empty=False)
+    repo.tag("v0.1.0")
+    return repo
+
+
+def script_path(folder: str, stem: str) -> Path:
+    return ROOT / folder / f"{stem}.py"
+
+
+def run_script(folder: str, stem: str, *args: str, cwd: Path | None = None,
+               input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a script by path, as `python <folder>/<stem>.py`, in a subprocess."""
+    return subprocess.run(
+        [sys.executable, str(script_path(folder, stem)), *args],
+        cwd=cwd, capture_output=True, text=True, input=input,
+    )
+
+
+def run_command(name: str, *args: str, cwd: Path | None = None,
+                input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run an installed console command from the venv that runs the tests."""
+    exe = Path(sys.executable).parent / name
+    return subprocess.run([str(exe), *args], cwd=cwd, capture_output=True, text=True, input=input)
+
+
+@pytest.fixture
+def script() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`script("versioning", "bump_version", "--help")` runs a script by path in a subprocess."""
+    return run_script
+
+
+@pytest.fixture
+def command() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`command("bump-version", "--help")` runs the installed console command in a subprocess."""
+    return run_command
+
+
+@pytest.fixture(scope="session")
+def validate_document() -> Callable[[dict[str, object]], None]:
+    """Validate a document against its JSON Schema in shared/releng/schemas/ (jsonschema, draft 2020-12)."""
+    import json
+
+    import jsonschema
+
+    def validate(doc: dict[str, object]) -> None:
+        name = str(doc["schema"]).removeprefix("releng/")
+        schema = json.loads((ROOT / "shared" / "releng" / "schemas" / f"{name}.schema.json").read_text())
+        jsonschema.Draft202012Validator.check_schema(schema)
+        jsonschema.Draft202012Validator(schema).validate(doc)
+
+    return validate
