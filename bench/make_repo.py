@@ -59,7 +59,7 @@ BREAKS = ("preset files from 1.x are no longer read", "the `gain` parameter ID c
           "supported", "the VST2 build is gone", "plugin state is saved in a new format")
 
 
-def _bump(version: tuple[int, int, int], level: int) -> tuple[int, int, int]:
+def _bump(version: tuple[int, ...], level: int) -> tuple[int, ...]:
     """SemVer from the highest change since the last release: 3 breaking, 2 feature, 1 anything else."""
     major, minor, patch = version
     if level == 3 and major > 0:
@@ -77,7 +77,7 @@ class _History:
         self.out: IO[bytes] = proc.stdin
         self.answers: IO[bytes] = proc.stdout
         self.rng = rng
-        self.marks = self.count = self.merges = self.tags = 0
+        self.marks = self.count = self.merges = self.tags = self.main_tip = 0
         self.clock = START
         self.issue = 40  # PR and issue numbers grow with the project
         self.level = 0  # highest change since the last release
@@ -85,7 +85,7 @@ class _History:
         self.names = [p[:3] for p in PEOPLE]
         self.weights = [p[3] for p in PEOPLE]
 
-    def _number(self) -> int:
+    def number(self) -> int:
         self.issue += self.rng.choice((0, 1, 1, 2, 3))
         return self.rng.randint(max(1, self.issue - 60), self.issue)
 
@@ -101,7 +101,7 @@ class _History:
         subject = f"{rng.choice(VERBS[kind])} {rng.choice(THINGS)}"
         via_pr = rng.random() < 0.15
         if via_pr:
-            subject += f" (#{self._number()})"
+            subject += f" (#{self.number()})"
         paragraphs = [f"{kind}{scope}{bang}: {subject}"]
         if rng.random() < 0.3:
             paragraphs.append(" ".join(rng.sample(BODY, rng.randint(1, 3))))
@@ -110,7 +110,7 @@ class _History:
             footers.append(f"BREAKING CHANGE: {rng.choice(BREAKS)}")
         for chance, footer in ((0.1, "Refs: #{n}"), (0.08, "Closes: #{n}"), (0.03, "Changelog: {subject}")):
             if rng.random() < chance:
-                footers.append(footer.format(n=self._number(), subject=subject.capitalize()))
+                footers.append(footer.format(n=self.number(), subject=subject.capitalize()))
         for chance, token in ((0.1, "Reviewed-by"), (0.03, "Co-authored-by"), (0.05, "Signed-off-by")):
             if rng.random() < chance:
                 name, email, _ = rng.choices(self.names, self.weights)[0]
@@ -142,6 +142,8 @@ class _History:
             parts += [f"M 100644 inline {path}\ndata {len(data)}\n".encode(), data, b"\n"]
         parts.append(b"\n")
         self.out.write(b"".join(parts))
+        if ref == "refs/heads/main":
+            self.main_tip = self.marks
         return self.marks
 
     def sha(self, mark: int) -> str:
@@ -169,7 +171,7 @@ def _plan(commits: int, tag_every: int, untagged_tail: int) -> dict[int, int]:
     points = list(range(tag_every, last + 1, tag_every))
     if not points or points[-1] != last:
         points.append(last)  # exactly `untagged_tail` commits follow the final tag
-    plan = {n: i for i, n in enumerate(points, 1)}
+    plan = {n: i for i, n in enumerate([p for p in points if p > 1], 1)}  # commit 1 is the initial commit
     for n, i in list(plan.items()):
         if i % 10 == 0 and n - 3 > 1 and n - 3 not in plan and tag_every >= 8:  # about every 10th release
             plan[n - 3] = -i
@@ -192,7 +194,7 @@ def build(dest: Path, commits: int, tag_every: int, untagged_tail: int = 0, seed
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=1 << 20)
     try:
         _write(_History(proc, random.Random(seed)), commits, _plan(commits, tag_every, untagged_tail),
-               merge_every, tuple(int(x) for x in initial.split(".")))  # type: ignore[arg-type]
+               merge_every, tuple(int(x) for x in initial.split(".")))
         assert proc.stdin is not None
         proc.stdin.write(b"done\n")
         proc.stdin.close()
@@ -204,72 +206,66 @@ def build(dest: Path, commits: int, tag_every: int, untagged_tail: int = 0, seed
     subprocess.run([*git, "reset", "--hard", "-q"], check=True)
 
 
-def _write(h: _History, commits: int, plan: dict[int, int], merge_every: int, initial: tuple[int, int, int]) -> None:
+def _write(h: _History, commits: int, plan: dict[int, int], merge_every: int, initial: tuple[int, ...]) -> None:
     rng = h.rng
-    version: tuple[int, int, int] | None = None  # the last release's
-    candidate = ""  # set from a release candidate until its release
-    reserved = sorted(plan)  # no feature branch may be open at a release
+    version: tuple[int, ...] = ()  # the last release's
+    candidate: tuple[int, ...] = ()  # set by a release candidate until its release
+    reserved = sorted(plan)  # commit numbers at which no feature branch may be open
     side: dict[str, str] = {}  # the open feature branch's file changes
-    side_name, side_left, side_tip, main_between = "", 0, 0, 0
+    side_name, side_title, side_left, side_tip, main_between = "", "", 0, 0, 0
     next_side = rng.randint(merge_every // 2, merge_every * 3 // 2) if merge_every > 0 else commits + 1
-    n = 0
     while h.count < commits:
         n = h.count + 1  # the number of the commit about to be written
+        while reserved and reserved[0] < n:
+            reserved.pop(0)
         release = plan.get(n)
         if n == 1:
             files = {"README.md": "# AudioLab plugin\n", "pyproject.toml": _pyproject("0.0.0"), ".gitignore": "build/\n"}
-            mark = h.commit("refs/heads/main", "Initial commit\n", files)
+            h.commit("refs/heads/main", "Initial commit\n", files)
         elif release:
             if not candidate:
-                level, h.level = h.level, 0
-                candidate = ".".join(map(str, initial if version is None else _bump(version, level)))
-            name = candidate + ("-rc.1" if release < 0 else "")
+                candidate = _bump(version, h.level) if version else initial
+            name = ".".join(map(str, candidate)) + ("-rc.1" if release < 0 else "")
             mark = h.commit("refs/heads/main", f"chore(release): {name}\n", {"pyproject.toml": _pyproject(name)},
                             who=RELEASER)
+            h.tag(f"v{name}", mark, f"Release v{name}\n")
             if release > 0:
-                version, candidate = tuple(map(int, candidate.split("."))), ""  # type: ignore[assignment]
-        elif side_name:  # a feature branch is open: interleave its commits with main's, then merge it
-            if side_left and (main_between >= 2 or rng.random() < 0.6):
-                message, level, _ = h.message(("feat", "fix", "test", "refactor"))
-                path = f"features/file_{rng.randrange(20)}.txt"
-                side[path] = f"{side_name} {h.marks + 1}\n"
-                side_tip = h.commit("refs/heads/_side", message, {path: side[path]}, level,
-                                    parent=0 if side_tip else h.marks)  # first one forks from main's tip
-                side_left -= 1
-                continue
-            if not side_left:
-                number = h._number()
-                title = f"Merge pull request #{number} from {rng.choice(PEOPLE)[1].split('@')[0]}/{side_name}"
-                message = f"{title}\n\n{side_name.split('/')[1]}\n" if rng.random() < 0.5 else \
-                    f"Merge branch '{side_name}'\n"
-                h.commit("refs/heads/main", message, side, merge=side_tip)
-                h.merges += 1
-                side_name, side, side_tip = "", {}, 0
-                continue
+                version, candidate, h.level = candidate, (), 0
+        elif side_name and side_left and (main_between >= 2 or rng.random() < 0.6):
+            message, level, _ = h.message(("feat", "fix", "test", "refactor"))
+            side_title = side_title or message.splitlines()[0]
+            path = f"features/file_{rng.randrange(20)}.txt"
+            side[path] = f"{side_name} {n}\n"
+            side_tip = h.commit("refs/heads/_side", message, {path: side[path]}, level,
+                                parent=0 if side_tip else h.main_tip)  # the first one forks from main
+            side_left -= 1
+        elif side_name and not side_left:  # merge: replay the branch's changes onto main's tree
+            if rng.random() < 0.5:
+                user = rng.choice(PEOPLE)[1].split("@")[0]
+                message, via_pr = f"Merge pull request #{h.number()} from {user}/{side_name}\n\n{side_title}\n", True
+            else:
+                message, via_pr = f"Merge branch '{side_name}'\n", False
+            h.commit("refs/heads/main", message, side, via_pr=via_pr, merge=side_tip)
+            h.merges += 1
+            side_name, side_title, side, side_tip = "", "", {}, 0
+        elif not side_name and n >= next_side and commits - n > 7 and not (reserved and reserved[0] - n <= 7):
+            side_name = "feature/" + rng.choice(THINGS).replace("the ", "").replace(" ", "-").replace("/", "-").lower()
+            side_left, main_between = rng.randint(2, 3), 0
+            next_side = n + rng.randint(merge_every // 2, merge_every * 3 // 2)
+        else:
             main_between += 1
-        if n != 1 and not release:
-            if not side_name and n >= next_side and all(not 0 <= r - n <= 7 for r in reserved[:]) \
-                    and commits - n > 7:
-                side_name = "feature/" + rng.choice(THINGS).replace(" ", "-").replace("/", "-").replace("the-", "")
-                side_left, main_between, side_tip = rng.randint(2, 3), 0, 0
-                next_side = n + rng.randint(merge_every // 2, merge_every * 3 // 2)
-                continue  # the branch's first commit comes next time round
-            if candidate:  # stabilizing: nothing that would change the candidate's version
+            if candidate:  # between a release candidate and its release: nothing that would change its version
                 message, level, via_pr = h.message(STABLE_TYPES)
             elif h.features and rng.random() < 0.004:
-                mark, header = rng.choice(h.features[-20:])
+                mark, header = rng.choice(h.features)
                 message, level, via_pr = f'Revert "{header}"\n\nThis reverts commit {h.sha(mark)}.\n', 1, False
             else:
                 message, level, via_pr = h.message()
-            path = f"src/file_{n % FILES}.txt"
-            mark = h.commit("refs/heads/main", message, {path: f"{n}\n{message.splitlines()[0]}\n"}, level, via_pr)
-            if message.startswith("feat"):
-                h.features = h.features[-19:] + [(mark, message.splitlines()[0])]
-        if release:
-            tag_name = "v" + (candidate + "-rc.1" if release < 0 else ".".join(map(str, version or initial)))
-            h.tag(tag_name, mark, f"Release {tag_name}\n")
-        while reserved and reserved[0] <= n:
-            reserved.pop(0)
+            header = message.splitlines()[0]
+            mark = h.commit("refs/heads/main", message, {f"src/file_{n % FILES}.txt": f"{n}\n{header}\n"}, level,
+                            via_pr)
+            if header.startswith("feat"):
+                h.features = h.features[-19:] + [(mark, header)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

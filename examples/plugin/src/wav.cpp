@@ -17,22 +17,20 @@ constexpr std::uint16_t kFormatExtensible = 0xFFFE;
 constexpr std::uint8_t kGuidTail[14] = {0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80,
                                         0x00, 0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71};
 
-std::uint16_t get_u16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
-
-std::uint32_t get_u32(const std::uint8_t* p) {
-    return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
-           static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+// Little-endian integers of n bytes.
+std::uint32_t get_le(const std::uint8_t* p, int n) {
+    std::uint32_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = v << 8 | p[i];
+    return v;
 }
+std::uint16_t get_u16(const std::uint8_t* p) { return static_cast<std::uint16_t>(get_le(p, 2)); }
+std::uint32_t get_u32(const std::uint8_t* p) { return get_le(p, 4); }
 
-void put_u16(std::vector<std::uint8_t>& out, std::uint16_t v) {
-    out.push_back(static_cast<std::uint8_t>(v & 0xFF));
-    out.push_back(static_cast<std::uint8_t>(v >> 8));
+void put_le(std::vector<std::uint8_t>& out, std::uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
-
-void put_u32(std::vector<std::uint8_t>& out, std::uint32_t v) {
-    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<std::uint8_t>((v >> shift) & 0xFF));
-}
-
+void put_u16(std::vector<std::uint8_t>& out, std::uint16_t v) { put_le(out, v, 2); }
+void put_u32(std::vector<std::uint8_t>& out, std::uint32_t v) { put_le(out, v, 4); }
 void put_tag(std::vector<std::uint8_t>& out, const char* tag) { out.insert(out.end(), tag, tag + 4); }
 
 float get_f32(const std::uint8_t* p) {
@@ -41,7 +39,6 @@ float get_f32(const std::uint8_t* p) {
     std::memcpy(&f, &bits, sizeof f);
     return f;
 }
-
 void put_f32(std::vector<std::uint8_t>& out, float f) {
     std::uint32_t bits;
     std::memcpy(&bits, &f, sizeof bits);
@@ -111,8 +108,10 @@ AudioBuffer decode_wav(const std::vector<std::uint8_t>& bytes) {
     } else if (tag == kFormatFloat && bits == 32) {
         audio.format = SampleFormat::Float32;
     } else {
-        const std::string kind = tag == kFormatPcm ? "-bit integer PCM" : tag == kFormatFloat ? "-bit float" : "-bit, format tag " + std::to_string(tag);
-        throw FormatError("unsupported WAV format: " + std::to_string(bits) + kind +
+        const std::string kind = tag == kFormatPcm     ? "integer PCM"
+                                 : tag == kFormatFloat ? "float"
+                                                       : "format tag " + std::to_string(tag);
+        throw FormatError("unsupported WAV format: " + std::to_string(bits) + "-bit " + kind +
                           " (supported: 16-bit integer PCM, 32-bit float)");
     }
     if (channels == 0 || sample_rate == 0) throw FormatError("fmt chunk has zero channels or sample rate");
