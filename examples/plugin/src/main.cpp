@@ -98,19 +98,11 @@ int main(int argc, char** argv) {
                 files.push_back(arg);
                 continue;
             }
-            // --name VALUE or --name=VALUE
-            const std::size_t eq = arg.find('=');
-            const std::string name = arg.substr(0, eq);
+            const std::string& name = arg;  // every option takes a value: --name VALUE
             if (name != "--gain-db" && name != "--ceiling-db" && name != "--limiter")
                 throw UsageError{"unknown option " + name};
-            std::string value;
-            if (eq != std::string::npos) {
-                value = arg.substr(eq + 1);
-            } else if (i + 1 < argc) {
-                value = argv[++i];
-            } else {
-                throw UsageError{name + " needs a value"};
-            }
+            if (i + 1 >= argc) throw UsageError{name + " needs a value"};
+            const std::string value = argv[++i];
 
             if (name == "--gain-db") {
                 settings.gain_db = parse_db(name, value);

@@ -1,0 +1,365 @@
+"""Files that carry a version number, read and rewritten in place, keeping everything else byte for byte.
+
+Each configured file has a `format`. Some formats hold a full SemVer string (pyproject, c-header's STRING macro,
+json, regex, the .rc ProductVersion); numeric-only fields hold major.minor.patch (CMake `project(VERSION)`,
+Info.plist's CFBundleShortVersionString), a build number (CFBundleVersion, the 4th FILEVERSION field, a BUILD
+macro) or the AudioUnit integer (major << 16 | minor << 8 | patch). Plugin hosts and installers read the numeric
+fields, so a prerelease must sort below its final release there too: the build number grows on every release of
+every channel and is what tells 1.3.0-rc.1 (build 41) from 1.3.0 (build 42).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from releng import semver
+from releng.errors import BadInput
+
+FORMATS = ("pyproject", "cmake", "c-header", "json", "regex", "windows-rc", "plist")
+
+
+@dataclass(frozen=True)
+class Numeric:
+    """The version as numeric-only fields for operating systems and plugin hosts."""
+
+    major: int
+    minor: int
+    patch: int
+    build: int
+
+    @property
+    def file_version(self) -> str:  # Windows VERSIONINFO: four 16-bit fields
+        return f"{self.major}.{self.minor}.{self.patch}.{self.build}"
+
+    @property
+    def au_version(self) -> int:  # AudioUnit component version: 0xMMMMmmpp
+        return (self.major << 16) | (self.minor << 8) | self.patch
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file_version": self.file_version, "bundle_short_version": f"{self.major}.{self.minor}.{self.patch}",
+                "bundle_version": str(self.build), "au_version": self.au_version}
+
+
+def numeric(version: semver.Version, build: int) -> Numeric:
+    """Numeric fields for `version`; BadInput when a field cannot hold it."""
+    if version.major > 0xFFFF or version.minor > 0xFF or version.patch > 0xFF:
+        raise BadInput(f"{version} does not fit the AudioUnit version (major <= 65535, minor and patch <= 255)")
+    if build > 0xFFFF:
+        raise BadInput(f"build number {build} does not fit a Windows FILEVERSION field (<= 65535)")
+    return Numeric(version.major, version.minor, version.patch, build)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One configured version file: `[[versioning.files]]` in releng.toml."""
+
+    path: str
+    format: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, entry: Any, where: str) -> Spec:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise BadInput("each [[versioning.files]] entry needs a path", where)
+        fmt = entry.get("format") or _guess_format(entry["path"])
+        if fmt not in FORMATS:
+            raise BadInput(f"unknown version file format {fmt!r} for {entry['path']} "
+                           f"(one of {', '.join(FORMATS)})", where)
+        if fmt == "regex" and not isinstance(entry.get("pattern"), str):
+            raise BadInput(f"{entry['path']}: format 'regex' needs a pattern", where)
+        if fmt == "json" and not isinstance(entry.get("key", "version"), str):
+            raise BadInput(f"{entry['path']}: 'key' must be a dotted string", where)
+        if fmt == "c-header" and not isinstance(entry.get("macro_prefix"), str):
+            raise BadInput(f"{entry['path']}: format 'c-header' needs macro_prefix", where)
+        options = {k: v for k, v in entry.items() if k not in ("path", "format")}
+        return cls(entry["path"], fmt, options)
+
+
+@dataclass(frozen=True)
+class Found:
+    """What one file says: a full version, a core (numeric) version, a build number; each may be absent."""
+
+    spec: Spec
+    full: semver.Version | None = None
+    core: semver.Version | None = None
+    build: int | None = None
+
+
+def _guess_format(path: str) -> str:
+    name = Path(path).name
+    return {"pyproject.toml": "pyproject", "CMakeLists.txt": "cmake", "Info.plist": "plist"}.get(name) or {
+        ".h": "c-header", ".hpp": "c-header", ".json": "json", ".rc": "windows-rc", ".plist": "plist",
+    }.get(Path(path).suffix, "")
+
+
+def read_text(repo: Path, spec: Spec) -> str:
+    path = repo / spec.path
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise BadInput("version file not found", spec.path) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read version file: {e}", spec.path) from None
+
+
+def read(spec: Spec, text: str) -> Found:
+    """What the file says its version is."""
+    return _FORMATS[spec.format][0](spec, text)
+
+
+def rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
+    """The file's text with every version field set to `version` / `build`, the rest untouched."""
+    return _FORMATS[spec.format][1](spec, text, version, build)
+
+
+# --- regex helpers -------------------------------------------------------------------------------------------
+
+def _one(pattern: re.Pattern[str], text: str, spec: Spec, what: str) -> re.Match[str]:
+    matches = list(pattern.finditer(text))
+    if not matches:
+        raise BadInput(f"no {what} found", spec.path)
+    return matches[0]
+
+
+def _sub_all(pattern: re.Pattern[str], text: str, value: str, spec: Spec, what: str, *,
+             required: bool = True) -> str:
+    """Replace group `v` of every match with `value`."""
+    out, last, count = [], 0, 0
+    for m in pattern.finditer(text):
+        out += [text[last:m.start("v")], value]
+        last, count = m.end("v"), count + 1
+    if required and not count:
+        raise BadInput(f"no {what} found", spec.path)
+    return "".join(out) + text[last:]
+
+
+def _parse_full(text: str, spec: Spec) -> semver.Version:
+    return semver.parse(text, spec.path)
+
+
+def _parse_core(major: str, minor: str, patch: str) -> semver.Version:
+    return semver.Version(int(major), int(minor), int(patch))
+
+
+# --- pyproject.toml (tomlkit keeps comments and layout) -------------------------------------------------------
+
+def _pyproject_table(doc: Any, spec: Spec) -> Any:
+    project = doc.get("project")
+    if project is not None and "version" in project:
+        return project
+    poetry = doc.get("tool", {}).get("poetry")
+    if poetry is not None and "version" in poetry:
+        return poetry
+    raise BadInput("no [project] version (or [tool.poetry] version)", spec.path)
+
+
+def _pyproject_read(spec: Spec, text: str) -> Found:
+    import tomlkit
+
+    try:
+        doc = tomlkit.parse(text)
+    except Exception as e:  # tomlkit raises its own exception tree
+        raise BadInput(f"malformed TOML: {e}", spec.path) from None
+    return Found(spec, full=_parse_full(str(_pyproject_table(doc, spec)["version"]), spec))
+
+
+def _pyproject_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
+    import tomlkit
+
+    doc = tomlkit.parse(text)
+    _pyproject_table(doc, spec)["version"] = str(version)
+    return tomlkit.dumps(doc)
+
+
+# --- CMakeLists.txt: project(NAME VERSION x.y.z[.t] ...) -------------------------------------------------------
+
+_CMAKE = re.compile(r"\bproject\s*\([^)]*?\bVERSION\s+(?P<v>(?P<M>[0-9]+)\.(?P<m>[0-9]+)\.(?P<p>[0-9]+)"
+                    r"(?:\.[0-9]+)?)", re.IGNORECASE)
+
+
+def _cmake_read(spec: Spec, text: str) -> Found:
+    m = _one(_CMAKE, text, spec, "project(... VERSION x.y.z)")
+    return Found(spec, core=_parse_core(m["M"], m["m"], m["p"]))
+
+
+def _cmake_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
+    return _sub_all(_CMAKE, text, str(version.core), spec, "project(... VERSION x.y.z)")
+
+
+# --- C/C++ header macros: <PREFIX>_MAJOR/_MINOR/_PATCH/_BUILD numbers, <PREFIX>_STRING "x.y.z-pre" --------------
+
+def _macro(spec: Spec, name: str, string: bool) -> re.Pattern[str]:
+    prefix = re.escape(spec.options["macro_prefix"])
+    value = r'"(?P<v>[^"\n]*)"' if string else r"(?P<v>[0-9]+)"
+    return re.compile(rf"^[ \t]*#[ \t]*define[ \t]+{prefix}_{name}[ \t]+{value}", re.MULTILINE)
+
+
+def _header_read(spec: Spec, text: str) -> Found:
+    nums = [_macro(spec, n, False).search(text) for n in ("MAJOR", "MINOR", "PATCH")]
+    string = _macro(spec, "STRING", True).search(text)
+    build = _macro(spec, "BUILD", False).search(text)
+    if string is None and not all(nums):
+        raise BadInput(f"no {spec.options['macro_prefix']}_STRING or _MAJOR/_MINOR/_PATCH macros", spec.path)
+    core = _parse_core(*(m["v"] for m in nums if m)) if all(nums) else None
+    full = _parse_full(string["v"], spec) if string else None
+    return Found(spec, full=full, core=core, build=int(build["v"]) if build else None)
+
+
+def _header_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
+    for name, value in (("MAJOR", version.major), ("MINOR", version.minor), ("PATCH", version.patch),
+                        ("BUILD", build)):
+        text = _sub_all(_macro(spec, name, False), text, str(value), spec, name, required=False)
+    return _sub_all(_macro(spec, "STRING", True), text, str(version), spec, "STRING", required=False)
+
+
+# --- JSON manifests: a dotted key path; the text is edited in place, never re-serialised --------------------------
+
+def _json_locate(spec: Spec, text: str) -> tuple[str, re.Match[str]]:
+    key = spec.options.get("key", "version")
+    try:
+        node: Any = json.loads(text)
+        for part in key.split("."):
+            node = node[int(part)] if isinstance(node, list) else node[part]
+    except json.JSONDecodeError as e:
+        raise BadInput(f"malformed JSON: {e.msg} at line {e.lineno}", spec.path) from None
+    except (KeyError, IndexError, ValueError, TypeError):
+        raise BadInput(f"no key {key!r}", spec.path) from None
+    if not isinstance(node, str):
+        raise BadInput(f"{key!r} is not a string", spec.path)
+    last = key.split(".")[-1]
+    pattern = re.compile(rf'"{re.escape(last)}"\s*:\s*"(?P<v>{re.escape(json.dumps(node)[1:-1])})"')
+    matches = list(pattern.finditer(text))
+    if len(matches) != 1:
+        raise BadInput(f"cannot edit {key!r} in place: \"{last}\": {json.dumps(node)} occurs "
+                       f"{len(matches)} times", spec.path)
+    return node, matches[0]
+
+
+def _json_read(spec: Spec, text: str) -> Found:
+    value, _ = _json_locate(spec, text)
+    return Found(spec, full=_parse_full(value, spec))
+
+
+def _json_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
+    _, m = _json_locate(spec, text)
+    return text[: m.start("v")] + str(version) + text[m.end("v"):]
+
+
+# --- any file by a configured regex with a (?P<version>...) group ----------------------------------------------
+
+def _user_pattern(spec: Spec) -> re.Pattern[str]:
+    try:
+        pattern = re.compile(spec.options["pattern"], re.MULTILINE)
+    except re.error as e:
+        raise BadInput(f"bad pattern: {e}", spec.path) from None
+    if "version" not in pattern.groupindex:
+        raise BadInput("pattern needs a (?P<version>...) group", spec.path)
+    return re.compile(pattern.pattern.replace("(?P<version>", "(?P<v>", 1), re.MULTILINE)
+
+
+def _regex_read(spec: Spec, text: str) -> Found:
+    values = {m["v"] for m in _user_pattern(spec).finditer(text)}
+    if not values:
+        raise BadInput(f"pattern {spec.options['pattern']!r} matches nothing", spec.path)
+    if len(values) > 1:
+        raise BadInput(f"pattern matches different versions: {', '.join(sorted(values))}", spec.path)
+    return Found(spec, full=_parse_full(values.pop(), spec))
+
+
+def _regex_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
+    return _sub_all(_user_pattern(spec), text, str(version), spec, "version")
+
+
+# --- Windows VERSIONINFO (.rc) ---------------------------------------------------------------------------------
+
+_RC_QUAD = re.compile(r"^(?P<k>[ \t]*(?:FILEVERSION|PRODUCTVERSION)[ \t]+)"
+                      r"(?P<v>[0-9]+[ \t]*,[ \t]*[0-9]+[ \t]*,[ \t]*[0-9]+[ \t]*,[ \t]*[0-9]+)", re.MULTILINE)
+_RC_FILE_STR = re.compile(r'VALUE[ \t]+"FileVersion"[ \t]*,[ \t]*"(?P<v>[^"]*)"')
+_RC_PRODUCT_STR = re.compile(r'VALUE[ \t]+"ProductVersion"[ \t]*,[ \t]*"(?P<v>[^"]*)"')
+
+
+def _rc_read(spec: Spec, text: str) -> Found:
+    quads = {tuple(int(x) for x in m["v"].split(",")) for m in _RC_QUAD.finditer(text)}
+    if len(quads) != 1:
+        raise BadInput("FILEVERSION and PRODUCTVERSION must both be present and equal", spec.path)
+    a, b, c, d = quads.pop()
+    product = _RC_PRODUCT_STR.search(text)
+    full = _parse_full(product["v"], spec) if product else None
+    return Found(spec, full=full, core=semver.Version(a, b, c), build=d)
+
+
+def _rc_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
+    n = numeric(version, build)
+    text = _sub_all(_RC_QUAD, text, f"{n.major},{n.minor},{n.patch},{n.build}", spec, "FILEVERSION")
+    text = _sub_all(_RC_FILE_STR, text, n.file_version, spec, "FileVersion", required=False)
+    return _sub_all(_RC_PRODUCT_STR, text, str(version), spec, "ProductVersion", required=False)
+
+
+# --- macOS Info.plist ---------------------------------------------------------------------------------------------
+
+def _plist_key(key: str, kind: str = "string") -> re.Pattern[str]:
+    return re.compile(rf"<key>{key}</key>\s*<{kind}>(?P<v>[^<]*)</{kind}>")
+
+
+_PL_SHORT, _PL_BUNDLE = _plist_key("CFBundleShortVersionString"), _plist_key("CFBundleVersion")
+_PL_AU = _plist_key("version", "integer")  # inside AudioComponents: the AU component version
+
+
+def _plist_read(spec: Spec, text: str) -> Found:
+    short = _one(_PL_SHORT, text, spec, "CFBundleShortVersionString")["v"]
+    m = re.fullmatch(r"([0-9]+)\.([0-9]+)(?:\.([0-9]+))?", short)
+    if m is None:
+        raise BadInput(f"CFBundleShortVersionString {short!r} is not x.y.z", spec.path)
+    core = _parse_core(m[1], m[2], m[3] or "0")
+    bundle = _PL_BUNDLE.search(text)
+    build = int(bundle["v"]) if bundle and bundle["v"].isdigit() else None
+    for au in _PL_AU.finditer(text):
+        value = int(au["v"])
+        if semver.Version(value >> 16, (value >> 8) & 0xFF, value & 0xFF) != core:
+            raise BadInput(f"AudioComponents version {value} disagrees with {short}", spec.path)
+    return Found(spec, core=core, build=build)
+
+
+def _plist_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
+    n = numeric(version, build)
+    text = _sub_all(_PL_SHORT, text, f"{n.major}.{n.minor}.{n.patch}", spec, "CFBundleShortVersionString")
+    text = _sub_all(_PL_BUNDLE, text, str(n.build), spec, "CFBundleVersion", required=False)
+    return _sub_all(_PL_AU, text, str(n.au_version), spec, "AudioComponents version", required=False)
+
+
+_FORMATS: dict[str, tuple[Callable[[Spec, str], Found],
+                          Callable[[Spec, str, semver.Version, int], str]]] = {
+    "pyproject": (_pyproject_read, _pyproject_rewrite),
+    "cmake": (_cmake_read, _cmake_rewrite),
+    "c-header": (_header_read, _header_rewrite),
+    "json": (_json_read, _json_rewrite),
+    "regex": (_regex_read, _regex_rewrite),
+    "windows-rc": (_rc_read, _rc_rewrite),
+    "plist": (_plist_read, _plist_rewrite),
+}
+
+
+def agreed_version(found: list[Found]) -> tuple[semver.Version | None, semver.Version | None]:
+    """The (full, core) version all files agree on; BadInput naming two files that disagree."""
+    reference = next((f for f in found if f.full is not None), None)
+    full = reference.full if reference else None
+    for f in found:
+        if f.full is not None and reference is not None and str(f.full) != str(full):
+            raise BadInput(f"version files disagree: {reference.spec.path} says {full}, "
+                           f"{f.spec.path} says {f.full}")
+    core = full.core if full else None
+    for f in found:
+        if f.core is None:
+            continue
+        if core is None or reference is None:
+            core, reference = f.core, f
+        elif f.core != core:
+            said = reference.full if reference.full is not None else reference.core
+            raise BadInput(f"version files disagree: {reference.spec.path} says {said}, "
+                           f"{f.spec.path} says {f.core}")
+    return full, core

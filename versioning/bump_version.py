@@ -1,0 +1,225 @@
+"""Bump the version by hand or from the Conventional Commits since the last release tag.
+
+  bump-version auto                 infer the bump: breaking -> major, feat -> minor, fix/perf/... -> patch
+  bump-version minor --pre-id rc    1.2.3 -> 1.3.0-rc.1; 1.3.0-rc.1 prerelease -> 1.3.0-rc.2; release -> 1.3.0
+  bump-version auto --commit --tag  also commit "chore(release): X" and make the annotated tag vX
+
+Rewrites the version in every file listed under [[versioning.files]] in releng.toml and nowhere else, keeps the
+numeric fields hosts read (VERSIONINFO, Info.plist, AudioUnit version, build number) in step, refuses to go
+backwards or skip a version, and writes the releng/version document (default build/release/version.json).
+Prints the new version on stdout. Exit 1 when `auto` finds nothing releasable since the last tag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from releng import cli, commits, config, documents, git, semver, version_files
+from releng.errors import BadInput
+
+KINDS = ("major", "minor", "patch", "prerelease", "release", "auto")
+RANK = {"patch": 1, "minor": 2, "major": 3}
+DEFAULTS: dict[str, Any] = {
+    "tag_prefix": "v",
+    "initial_version": "0.1.0",
+    "zero_major_breaking": "minor",  # while major is 0, SemVer item 4 allows breaking changes in a minor bump
+    "minor_types": ["feat"],
+    "patch_types": ["fix", "perf", "refactor", "security", "deprecate", "remove", "revert"],
+    "commit_message": "chore(release): {version}",
+    "files": [],
+}
+
+
+def infer_bump(entries: Iterable[git.LogEntry], settings: dict[str, Any],
+               current: semver.Version) -> tuple[str | None, list[dict[str, Any]]]:
+    """The strongest bump the commits ask for (None: nothing releasable) and the commits that count."""
+    best, counted = 0, []
+    minor, patch = set(settings["minor_types"]), set(settings["patch_types"])
+    for entry in entries:
+        if entry.is_merge:
+            continue  # the merged branch's own commits are in the range and decide
+        c = commits.parse(entry.message)
+        if c is None:
+            continue
+        rank = 3 if c.breaking else 2 if c.type in minor else 1 if c.type in patch else 0
+        if rank == 3 and current.major == 0 and settings["zero_major_breaking"] == "minor":
+            rank = 2
+        if rank:
+            best = max(best, rank)
+            counted.append({"sha": entry.sha, "subject": commits.subject(entry.message), "type": c.type,
+                            "scope": c.scope, "breaking": c.breaking})
+    kind = {0: None, 1: "patch", 2: "minor", 3: "major"}[best]
+    return kind, counted
+
+
+def next_version(current: semver.Version, kind: str, pre_id: str | None) -> semver.Version:
+    """`kind` is major/minor/patch/prerelease/release; with a pre_id a major/minor/patch bump opens a prerelease."""
+    if pre_id and kind in RANK:
+        return semver.bump(current, "pre" + kind, pre_id)
+    return semver.bump(current, kind, pre_id)
+
+
+def check_successor(last: semver.Version | None, new: semver.Version) -> None:
+    """Refuse a version that goes backwards from the last tag, or skips one (1.2.3 -> 1.4.0)."""
+    if last is None:
+        return
+    if new <= last:
+        raise BadInput(f"{new} would not be newer than the last release tag's {last}")
+    allowed = {semver.bump(last, k).precedence_key() for k in RANK}
+    if new.core.precedence_key() not in allowed and not (last.prerelease and new.core == last.core):
+        options = ", ".join(str(semver.bump(last, k)) for k in ("patch", "minor", "major"))
+        raise BadInput(f"{new} would skip a version after {last} (next is one of {options}, "
+                       "or a prerelease of one)")
+
+
+def next_build(found: list[version_files.Found], tag_count: int) -> int:
+    """Higher than any build number in the files and than the number of release tags: it never repeats."""
+    return max([tag_count, *(f.build for f in found if f.build is not None)]) + 1
+
+
+def _settings(repo: Path, explicit: str | None) -> tuple[dict[str, Any], list[version_files.Spec], str]:
+    cfg = config.load(repo, explicit)
+    where = str(config.find(repo, explicit) or "defaults")
+    settings = config.merged(DEFAULTS, config.section(cfg, "versioning", where))
+    if settings["zero_major_breaking"] not in ("minor", "major"):
+        raise BadInput("zero_major_breaking must be 'minor' or 'major'", where)
+    if not isinstance(settings["files"], list):
+        raise BadInput("[[versioning.files]] must be an array of tables", where)
+    semver.parse(str(settings["initial_version"]), f"{where}: initial_version")
+    specs = [version_files.Spec.from_config(e, where) for e in settings["files"]]
+    project = cfg.get("project", {}).get("name") if isinstance(cfg.get("project"), dict) else None
+    return settings, specs, project
+
+
+def _check_repository(repo: Path, args: argparse.Namespace) -> str | None:
+    if git.is_shallow(repo):
+        raise BadInput("shallow clone: tags and history may be missing, so the version cannot be decided "
+                       "(run: git fetch --unshallow --tags)", str(repo))
+    head = git.head(repo)
+    if head is None:
+        raise BadInput("the repository has no commits yet", str(repo))
+    if (args.commit or args.tag) and git.branch(repo) is None:
+        raise BadInput("detached HEAD: check out a branch before --commit or --tag", str(repo))
+    dirty = git.dirty_files(repo)
+    if dirty and not args.allow_dirty:
+        raise BadInput(f"working tree has uncommitted changes ({', '.join(dirty[:3])}"
+                       f"{', ...' if len(dirty) > 3 else ''}); commit them or pass --allow-dirty", str(repo))
+    return head
+
+
+def _run(args: argparse.Namespace) -> int:
+    repo = git.toplevel(args.repo or ".")
+    settings, specs, project = _settings(repo, args.config)
+    head = _check_repository(repo, args)
+    prefix = settings["tag_prefix"]
+    texts = {s.path: version_files.read_text(repo, s) for s in specs}
+    found = [version_files.read(s, texts[s.path]) for s in specs]
+    full, core = version_files.agreed_version(found)
+
+    all_tags = git.tags(repo, prefix)
+    reachable = git.tags(repo, prefix, merged="HEAD", warn=False)
+    last = reachable[-1] if reachable else None
+    if last is not None and core is not None and core < last.version.core:
+        raise BadInput(f"version files say {full or core} but HEAD is already past tag {last.name}")
+    current = full or (last.version if last and core == last.version.core else None) or core
+    if current is None:
+        current = last.version if last else semver.parse(settings["initial_version"])
+
+    counted: list[dict[str, Any]] = []
+    kind = args.kind
+    if kind == "auto":
+        revisions = [f"{last.commit}..HEAD"] if last else ["HEAD"]
+        inferred, counted = infer_bump(git.log(repo, revisions), settings, current)
+        if last is None:
+            kind, new = "initial", semver.parse(settings["initial_version"])
+        elif inferred is None:
+            cli.info(args, f"nothing releasable since {last.name}: no feat, fix or breaking commits")
+            return cli.NEGATIVE
+        else:
+            kind, new = inferred, next_version(current, inferred, args.pre_id)
+    else:
+        new = next_version(current, kind, args.pre_id)
+    if any(t.version == new and str(t.version) == str(new) for t in all_tags):
+        raise BadInput(f"tag {prefix}{new} already exists")
+    check_successor(last.version if last else None, new)
+    build = next_build(found, len(all_tags))
+    numbers = version_files.numeric(new, build)
+
+    changes = {s.path: version_files.rewrite(s, texts[s.path], new, build) for s in specs}
+    tag_name = f"{prefix}{new}"
+    body: dict[str, Any] = {
+        "project": project, "previous": str(current) if last or full or core else None, "version": str(new),
+        "bump": kind, "tag": None, "tag_name": tag_name, "commit": None, "build_number": build,
+        "numeric": numbers.as_dict(),
+        "files": [{"path": s.path, "format": s.format, "changed": changes[s.path] != texts[s.path]}
+                  for s in specs],
+        "commits": counted, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "dry_run": bool(args.dry_run),
+    }
+    if args.dry_run:
+        _show_diff(texts, changes)
+        cli.info(args, f"would bump {current} -> {new} ({kind}), build {build}"
+                 + (", commit" if args.commit else "") + (f", tag {tag_name}" if args.tag else ""))
+    else:
+        for path, text in changes.items():
+            if text != texts[path]:
+                documents.write_text_atomic(repo / path, text)
+        if args.commit:
+            body["commit"] = _commit(repo, [s.path for s in specs], settings["commit_message"], new)
+        if args.tag:
+            _tag(repo, tag_name, new, counted, sign=args.sign)
+            body["tag"] = tag_name
+        cli.info(args, f"bumped {current} -> {new} ({kind}), build {build}")
+    _output(args, repo, body)
+    return cli.OK
+
+
+def _commit(repo: Path, paths: list[str], template: str, new: semver.Version) -> str | None:
+    if paths:
+        git.run(repo, "add", "--", *paths)
+    git.run(repo, "commit", "-q", "--allow-empty", "-m", template.format(version=new))
+    return git.head(repo)
+
+
+def _tag(repo: Path, name: str, new: semver.Version, counted: list[dict[str, Any]], sign: bool) -> None:
+    lines = [f"Release {new}", ""] + [f"- {c['subject']} ({c['sha'][:8]})" for c in counted]
+    git.run(repo, "tag", "-s" if sign else "-a", name, "-F", "-", input="\n".join(lines).rstrip() + "\n")
+
+
+def _show_diff(before: dict[str, str], after: dict[str, str]) -> None:
+    for path in before:
+        sys.stderr.writelines(difflib.unified_diff(
+            before[path].splitlines(keepends=True), after[path].splitlines(keepends=True),
+            f"a/{path}", f"b/{path}"))
+
+
+def _output(args: argparse.Namespace, repo: Path, body: dict[str, Any]) -> None:
+    if not args.out and not args.dry_run:
+        documents.write(repo / "build" / "release" / "version.json", "version", body)
+    cli.emit(args, "version", body)
+    if not args.json and args.out != "-" and args.quiet < 2:
+        print(body["version"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = cli.parser(__doc__, prog="bump-version")
+    parser.add_argument("kind", choices=KINDS, help="the bump, or auto to infer it from the commits")
+    parser.add_argument("--pre-id", metavar="ID", help="open or continue a prerelease with this label (rc, beta)")
+    parser.add_argument("--commit", action="store_true", help='commit the version files ("chore(release): X")')
+    parser.add_argument("--tag", action="store_true", help="make the annotated tag vX listing the changes")
+    parser.add_argument("--sign", action="store_true", help="sign the tag (git tag -s)")
+    parser.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes")
+    args = parser.parse_args(argv)
+    if args.sign:
+        args.tag = True
+    return cli.run(_run, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
