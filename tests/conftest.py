@@ -49,6 +49,7 @@ class GitRepo:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        path.mkdir(parents=True, exist_ok=True)
         self._clock = 1_700_000_000  # 2023-11-14, advanced one minute per commit unless a date is given
         self.git("init", "-q", "-b", "main")
         self.git("config", "commit.gpgsign", "false")

@@ -4,6 +4,11 @@
   bump-version minor --pre-id rc    1.2.3 -> 1.3.0-rc.1; 1.3.0-rc.1 prerelease -> 1.3.0-rc.2; release -> 1.3.0
   bump-version auto --commit --tag  also commit "chore(release): X" and make the annotated tag vX
 
+A release commit that carries its changelog: decide, write the notes, then commit and tag both:
+  bump-version auto --dry-run --out build/release/version.json
+  gen-changelog --version-file build/release/version.json
+  bump-version auto --commit --tag --include CHANGELOG.md
+
 Rewrites the version in every file listed under [[versioning.files]] in releng.toml and nowhere else, keeps the
 numeric fields hosts read (VERSIONINFO, Info.plist, AudioUnit version, build number) in step, refuses to go
 backwards or skip a version, and writes the releng/version document (default build/release/version.json).
@@ -106,7 +111,7 @@ def _check_repository(repo: Path, args: argparse.Namespace) -> str | None:
         raise BadInput("the repository has no commits yet", str(repo))
     if (args.commit or args.tag) and git.branch(repo) is None:
         raise BadInput("detached HEAD: check out a branch before --commit or --tag", str(repo))
-    dirty = git.dirty_files(repo)
+    dirty = [f for f in git.dirty_files(repo) if f not in set(args.include)]
     if dirty and not args.allow_dirty:
         raise BadInput(f"working tree has uncommitted changes ({', '.join(dirty[:3])}"
                        f"{', ...' if len(dirty) > 3 else ''}); commit them or pass --allow-dirty", str(repo))
@@ -171,7 +176,8 @@ def _run(args: argparse.Namespace) -> int:
             if text != texts[path]:
                 documents.write_text_atomic(repo / path, text)
         if args.commit:
-            body["commit"] = _commit(repo, [s.path for s in specs], settings["commit_message"], new)
+            paths = [s.path for s in specs] + list(args.include)
+            body["commit"] = _commit(repo, paths, settings["commit_message"], new)
         if args.tag:
             _tag(repo, tag_name, new, counted, sign=args.sign)
             body["tag"] = tag_name
@@ -214,6 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--commit", action="store_true", help='commit the version files ("chore(release): X")')
     parser.add_argument("--tag", action="store_true", help="make the annotated tag vX listing the changes")
     parser.add_argument("--sign", action="store_true", help="sign the tag (git tag -s)")
+    parser.add_argument("--include", action="append", default=[], metavar="PATH",
+                        help="also commit PATH (e.g. CHANGELOG.md written for this version); may be dirty")
     parser.add_argument("--allow-dirty", action="store_true", help="allow uncommitted changes")
     args = parser.parse_args(argv)
     if args.sign:
