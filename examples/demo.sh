@@ -33,15 +33,18 @@ else
     echo "  refused: 'added stuff' (not a Conventional Commit)" >&2
 fi
 
-step "bump-version auto --commit --tag: infer the bump, rewrite every version file, tag"
-bump-version auto --commit --tag
-echo "  document: $repo/build/release/version.json" >&2
-git --no-pager show --stat --format='  %h %s' HEAD >&2
-git --no-pager tag -n20 -l "$(git describe --tags --abbrev=0)" >&2
+step "bump-version auto --dry-run: decide the version (breaking -> major, feat -> minor, fix -> patch)"
+bump-version auto --dry-run --out build/release/version.json
 
-step "gen-changelog --version-file build/release/version.json: the user-facing notes"
+step "gen-changelog --version-file build/release/version.json: the user-facing notes for that version"
 gen-changelog --version-file build/release/version.json --out build/release/changes.json
 echo "  CHANGELOG.md and $repo/build/release/changes.json" >&2
 cat CHANGELOG.md >&2
+
+step "bump-version auto --commit --tag --include CHANGELOG.md: rewrite every version file, commit, tag"
+bump-version auto --commit --tag --include CHANGELOG.md
+echo "  document: $repo/build/release/version.json" >&2
+git --no-pager show --stat --format='  %h %s' HEAD >&2
+git --no-pager tag -n20 -l "$(git describe --tags --abbrev=0)" >&2
 
 step "Done. Everything is in $repo (delete it when you are done looking)"

@@ -80,12 +80,14 @@ def color(stream: TextIO) -> bool:
     return stream.isatty() and not os.environ.get("NO_COLOR")
 
 
-def emit(args: argparse.Namespace, name: str, body: Mapping[str, Any]) -> str:
+def emit(args: argparse.Namespace, name: str, body: Mapping[str, Any]) -> str | None:
     """Honour --json and --out for a result document: both get exactly the same bytes."""
     from releng import documents
 
-    text = documents.dumps(name, body)
     out = getattr(args, "out", None)
+    if not out and not getattr(args, "json", False):
+        return None
+    text = documents.dumps(name, body)
     if out and out != "-":
         documents.write_text_atomic(out, text)
     if getattr(args, "json", False) or out == "-":

@@ -46,6 +46,8 @@ def load_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"malformed TOML: {e}", str(path)) from None
+    except UnicodeDecodeError as e:  # tomllib decodes the bytes itself and lets this through
+        raise BadInput(f"malformed TOML: not UTF-8 ({e.reason} at byte {e.start})", str(path)) from None
     except OSError as e:
         raise BadInput(f"cannot read config: {e.strerror}", str(path)) from None
 

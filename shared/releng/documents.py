@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,26 @@ _UPGRADES: dict[str, dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
 
 
 def dumps(name: str, body: Mapping[str, Any]) -> str:
-    """The document's canonical text: stamped, 2-space indent, UTF-8 kept, trailing newline."""
+    """The document's canonical text: stamped, one top-level key a line, one list item a line, UTF-8 kept.
+
+    Not `json.dumps(indent=2)`: with an indent, json falls back to its pure-Python encoder, 60 ms for the 5,000
+    commits of a big release; this layout uses the C encoder for each value and still diffs line by line.
+    """
     doc = {"schema": f"releng/{name}", "schema_version": SCHEMA_VERSIONS[name]}
     doc.update({k: v for k, v in body.items() if k not in ("schema", "schema_version")})
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    lines = []
+    for key, value in doc.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join("    " + _compact(item) for item in value)
+            text = f"[\n{items}\n  ]"
+        else:
+            text = _compact(value)
+        lines.append(f"  {_compact(key)}: {text}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
 def write(path: Path | str, name: str, body: Mapping[str, Any]) -> str:
@@ -104,7 +119,9 @@ def write_bytes_atomic(path: Path | str, data: bytes, mode: int | None = None) -
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    # Not tempfile.mkstemp: importing tempfile costs more than this (O_EXCL gives the same safety).
+    tmp = folder / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

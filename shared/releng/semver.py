@@ -100,9 +100,17 @@ def _split(text: str) -> tuple[list[str], list[str], list[str]] | None:
 
 def parse(text: str, where: str | None = None) -> Version:
     """Parse a SemVer string (no `v` prefix) or raise BadInput naming what is wrong."""
+    version = try_parse(text)
+    if version is None:
+        raise BadInput(f"not a SemVer 2.0.0 version: {text!r}", where)
+    return version
+
+
+def try_parse(text: str) -> Version | None:
+    """Parse a SemVer string, or None when it is not one (for scanning many tags)."""
     parts = _split(text) if isinstance(text, str) else None
     if parts is None:
-        raise BadInput(f"not a SemVer 2.0.0 version: {text!r}", where)
+        return None
     numbers, pre_ids, build_ids = parts
     pre = tuple(_int(i) if _DIGITS.issuperset(i) else i for i in pre_ids)
     return Version(_int(numbers[0]), _int(numbers[1]), _int(numbers[2]), pre, tuple(build_ids))

@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from releng import semver
 from releng.errors import BadInput
@@ -23,8 +22,7 @@ from releng.errors import BadInput
 FORMATS = ("pyproject", "cmake", "c-header", "json", "regex", "windows-rc", "plist")
 
 
-@dataclass(frozen=True)
-class Numeric:
+class Numeric(NamedTuple):
     """The version as numeric-only fields for operating systems and plugin hosts."""
 
     major: int
@@ -37,30 +35,39 @@ class Numeric:
         return f"{self.major}.{self.minor}.{self.patch}.{self.build}"
 
     @property
+    def fits(self) -> bool:
+        """Whether the AudioUnit integer and the 16-bit VERSIONINFO fields can hold this version."""
+        return (self.major <= 0xFFFF and self.minor <= 0xFF and self.patch <= 0xFF and self.build <= 0xFFFF)
+
+    @property
     def au_version(self) -> int:  # AudioUnit component version: 0xMMMMmmpp
         return (self.major << 16) | (self.minor << 8) | self.patch
 
     def as_dict(self) -> dict[str, Any]:
         return {"file_version": self.file_version, "bundle_short_version": f"{self.major}.{self.minor}.{self.patch}",
-                "bundle_version": str(self.build), "au_version": self.au_version}
+                "bundle_version": str(self.build), "au_version": self.au_version if self.fits else None}
 
 
-def numeric(version: semver.Version, build: int) -> Numeric:
-    """Numeric fields for `version`; BadInput when a field cannot hold it."""
-    if version.major > 0xFFFF or version.minor > 0xFF or version.patch > 0xFF:
+def numeric(version: semver.Version, build: int, *, strict: bool = True) -> Numeric:
+    """Numeric fields for `version`; when `strict`, BadInput if a field cannot hold it.
+
+    Only files with numeric fields (.rc, Info.plist) need them to fit; a project without such files may
+    well be at 0.1900.0.
+    """
+    n = Numeric(version.major, version.minor, version.patch, build)
+    if strict and (version.major > 0xFFFF or version.minor > 0xFF or version.patch > 0xFF):
         raise BadInput(f"{version} does not fit the AudioUnit version (major <= 65535, minor and patch <= 255)")
-    if build > 0xFFFF:
+    if strict and build > 0xFFFF:
         raise BadInput(f"build number {build} does not fit a Windows FILEVERSION field (<= 65535)")
-    return Numeric(version.major, version.minor, version.patch, build)
+    return n
 
 
-@dataclass(frozen=True)
-class Spec:
+class Spec(NamedTuple):
     """One configured version file: `[[versioning.files]]` in releng.toml."""
 
     path: str
     format: str
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = {}
 
     @classmethod
     def from_config(cls, entry: Any, where: str) -> Spec:
@@ -80,8 +87,7 @@ class Spec:
         return cls(entry["path"], fmt, options)
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
     """What one file says: a full version, a core (numeric) version, a build number; each may be absent."""
 
     spec: Spec
@@ -105,6 +111,13 @@ def read_text(repo: Path, spec: Spec) -> str:
         raise BadInput("version file not found", spec.path) from None
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"cannot read version file: {e}", spec.path) from None
+
+
+def write(path: Path, text: str) -> None:
+    """Replace a version file atomically, keeping its mode."""
+    from releng import documents
+
+    documents.write_text_atomic(path, text)
 
 
 def read(spec: Spec, text: str) -> Found:

@@ -1,0 +1,232 @@
+"""Keep a Changelog 1.1.0 files (CHANGELOG.md): read them as sections, render sections, edit in place.
+
+Ours, not the PyPI `keepachangelog` library (the tests use that one as an independent reader). A file is a
+preamble, then `## ` sections (`## [Unreleased]`, `## [1.2.0] - 2024-05-01`, optionally ` [YANKED]`), then the
+link definitions at the bottom (`[1.2.0]: https://...`). Sections are kept as their exact text, so an update
+that regenerates one section leaves every other byte of the file as it was, hand edits included.
+
+Rendering works on `releng/changes` version objects (see schemas/changes.schema.json), so any script holding
+that document can turn it back into Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from releng import semver
+from releng.errors import BadInput
+
+PREAMBLE = """\
+# Changelog
+
+All notable changes to this project will be documented in this file.
+
+The format is based on [Keep a Changelog](https://keepachangelog.com/en/1.1.0/),
+and this project adheres to [Semantic Versioning](https://semver.org/spec/v2.0.0.html).
+"""
+# The categories Keep a Changelog 1.1.0 defines, in the order it lists them; others sort after these.
+CATEGORIES = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
+
+_HEADING = re.compile(
+    r"## +(?:\[(?P<bracketed>[^\]]+)\]|(?P<bare>\S+))"
+    r"(?: +[-\u2013\u2014] +(?P<date>\d{4}-\d{2}-\d{2}))?(?P<yanked> +\[YANKED\])? *\r?\n?"
+)
+_LINK = re.compile(r"\[(?P<label>[^\]]+)\]: *(?P<url>\S.*?)\s*")
+_ISSUE = re.compile(r"(?<![\w/&\[])#(\d+)\b")
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str  # the heading's text: a version, or the unreleased heading
+    version: semver.Version | None  # None for the unreleased section
+    date: str | None  # YYYY-MM-DD, None when the heading has no date
+    yanked: bool
+    text: str  # the heading line up to the next heading or the link block, byte for byte
+
+    @property
+    def key(self) -> str:
+        return "unreleased" if self.version is None else str(self.version)
+
+
+@dataclass(frozen=True)
+class Changelog:
+    preamble: str
+    sections: tuple[Section, ...]
+    links: tuple[tuple[str, str], ...]  # (label lowercased, exact line) of the link definitions at the end
+
+    def find(self, version: semver.Version | str | None) -> Section | None:
+        """The section of `version` (None or "unreleased": the unreleased one)."""
+        key = "unreleased" if version is None or str(version).lower() == "unreleased" else str(version)
+        return next((s for s in self.sections if s.key == key), None)
+
+
+def parse(text: str, where: str = "CHANGELOG.md", unreleased: str = "Unreleased") -> Changelog:
+    """Split a changelog into preamble, sections and link block; BadInput on a `## ` heading it can't read."""
+    lines = text.splitlines(keepends=True)
+    end = len(lines)  # the link block: trailing link definitions and blank lines
+    while end and (not lines[end - 1].strip() or _LINK.fullmatch(lines[end - 1].rstrip("\r\n"))):
+        end -= 1
+    while end < len(lines) and not lines[end].strip():
+        end += 1  # blank lines after the last section stay with it
+    links = tuple((m["label"].lower(), line) for line in lines[end:]
+                  if (m := _LINK.fullmatch(line.rstrip("\r\n"))))
+    starts: list[int] = []
+    fenced = False
+    for i, line in enumerate(lines[:end]):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and line.startswith("## "):
+            starts.append(i)
+    sections: list[Section] = []
+    seen: set[str] = set()
+    for n, start in enumerate(starts):
+        stop = starts[n + 1] if n + 1 < len(starts) else end
+        section = _section(lines[start], "".join(lines[start:stop]), unreleased, f"{where}:{start + 1}")
+        if section.key in seen:
+            raise BadInput(f"two sections for {section.name}", f"{where}:{start + 1}")
+        seen.add(section.key)
+        sections.append(section)
+    preamble = "".join(lines[: starts[0] if starts else end])
+    return Changelog(preamble, tuple(sections), links)
+
+
+def _section(heading: str, text: str, unreleased: str, where: str) -> Section:
+    m = _HEADING.fullmatch(heading)
+    shown = heading.rstrip("\r\n")
+    if m is None:
+        raise BadInput(f"cannot read section heading {shown!r} (expected '## [x.y.z] - YYYY-MM-DD')", where)
+    name = m["bracketed"] or m["bare"]
+    if name.lower() in ("unreleased", unreleased.lower()):
+        if m["date"] or m["yanked"]:
+            raise BadInput(f"the unreleased section has a date: {shown!r}", where)
+        return Section(name, None, None, False, text)
+    if not semver.is_valid(name):
+        raise BadInput(f"section heading {shown!r} names no SemVer version", where)
+    return Section(name, semver.parse(name), m["date"], bool(m["yanked"]), text)
+
+
+def heading(release: Mapping[str, Any], unreleased: str = "Unreleased") -> str:
+    if release["date"] is None:
+        return f"## [{unreleased if release['version'] == 'Unreleased' else release['version']}]\n"
+    return f"## [{release['version']}] - {release['date']}\n"
+
+
+def render_section(release: Mapping[str, Any], cfg: Mapping[str, Any], unreleased: str = "Unreleased") -> str:
+    """A whole section (heading, categories, entries) for a `releng/changes` version object.
+
+    Categories follow Keep a Changelog's order, except that categories holding breaking changes come first,
+    and within a category breaking entries come first: a reader meets what breaks before anything else.
+    """
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in release["entries"]:
+        groups.setdefault(entry["category"], []).append(entry)
+    order = {c: i for i, c in enumerate(CATEGORIES)}
+    names = sorted(groups, key=lambda c: (not any(e["breaking"] for e in groups[c]), order.get(c, len(order))))
+    label = cfg.get("breaking_label") or "**BREAKING:**"
+    issue, commit = template(cfg, "issue_url"), template(cfg, "commit_url")
+    out = [heading(release, unreleased)]
+    for name in names:
+        out.append(f"\n### {name}\n\n")
+        entries = sorted(groups[name], key=lambda e: not e["breaking"])  # stable: keeps history order
+        out.extend(_line(e, label, issue, commit) for e in entries)
+    return "".join(out)
+
+
+def _line(entry: Mapping[str, Any], label: str, issue: str | None, commit: str | None) -> str:
+    text = " ".join(entry["text"].split())
+    note = " ".join((entry["breaking_text"] or "").split()) if entry["breaking"] else ""
+    if note and note != text:
+        text = f"{text} \u2014 {note}"
+    shown = {int(n) for n in _ISSUE.findall(text)}
+    if issue:
+        text = _ISSUE.sub(lambda m: f"[#{m[1]}]({issue.format(number=m[1])})", text)
+    if entry["scope"]:
+        text = f"**{entry['scope']}:** {text}"
+    if entry["breaking"]:
+        text = f"{label} {text}"
+    refs = [f"[#{n}]({issue.format(number=n)})" if issue else f"#{n}" for n in entry["refs"] if n not in shown]
+    sha = entry["commit"]
+    refs.append(f"[{sha[:7]}]({commit.format(sha=sha)})" if commit else sha[:7])
+    return f"- {text} ({', '.join(refs)})\n"
+
+
+def template(cfg: Mapping[str, Any], key: str, default: str = "") -> str | None:
+    """A URL template from the changelog config with `{repo_url}` filled in; None when it can't make a URL."""
+    value = cfg.get(key, default)
+    repo_url = str(cfg.get("repo_url") or "").rstrip("/")
+    if not value or ("{repo_url}" in value and not repo_url):
+        return None
+    return str(value).replace("{repo_url}", repo_url)
+
+
+def link(release: Mapping[str, Any], cfg: Mapping[str, Any]) -> str | None:
+    """The URL for a section's heading: compare with the previous tag, or the tag itself for the first one."""
+    current = release["tag"] or "HEAD"
+    if release["previous_tag"]:
+        url = template(cfg, "compare_url")
+        return url.format(previous=release["previous_tag"], current=current) if url else None
+    url = template(cfg, "tag_url", "{repo_url}/releases/tag/{current}")
+    return url.format(current=current) if url and release["tag"] else None
+
+
+def update(old: Changelog, new: Sequence[tuple[str, str, str | None]], drop: Iterable[str] = (),
+           unreleased: str = "Unreleased") -> str:
+    """The file text with sections replaced or inserted and every other section kept byte for byte.
+
+    `new` holds (key, section text, link URL) for each regenerated section; `drop` names sections to remove
+    (prereleases folded into their release). A new section goes where its version sorts among the others.
+    """
+    fresh = {key: (text, url) for key, text, url in new}
+    gone = set(drop) - set(fresh)
+    kept = [s for s in old.sections if s.key not in gone]
+    chunks = [(s.key, fresh.pop(s.key, (s.text, None))[0]) for s in kept]
+    order = [s.version for s in kept]
+    at = 0  # insert what the file doesn't have yet where it sorts; `new` comes newest first
+    for key, (text, _) in fresh.items():
+        version = None if key == "unreleased" else semver.parse(key)
+        if version is None:
+            at = 0
+        else:
+            at = max(at, 1 if order and order[0] is None else 0)
+            while at < len(order) and (order[at] is None or not order[at] < version):
+                at += 1
+        chunks.insert(at, (key, text))
+        order.insert(at, version)
+        at += 1
+    urls = {key: url for key, _, url in new if url}
+    existing = dict(reversed(old.links))  # the first definition of a label wins in Markdown
+    labels = {key: (unreleased.lower() if key == "unreleased" else key) for key, _ in chunks}
+    lines = []
+    for key, _ in chunks:
+        label = labels[key]
+        if key in urls:
+            lines.append(f"[{unreleased if key == 'unreleased' else key}]: {urls[key]}\n")
+        elif label in existing:
+            lines.append(existing[label])
+    used = set(labels.values())
+    lines += [line for label, line in old.links if label not in used]
+    preamble = old.preamble if old.preamble or old.sections else PREAMBLE
+    return join([preamble, *(text for _, text in chunks), "".join(_eol(line) for line in lines)])
+
+
+def _eol(line: str) -> str:
+    return line if line.endswith("\n") else line + "\n"
+
+
+def join(chunks: Iterable[str]) -> str:
+    """Concatenate blocks of Markdown with one blank line between blocks that don't already end in one."""
+    out: list[str] = []
+    last = ""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        if out and not last.endswith("\n\n"):
+            out.append("\n" if last.endswith("\n") else "\n\n")
+        out.append(chunk)
+        last = (last + chunk)[-2:]
+    if not last.endswith("\n"):
+        out.append("\n")
+    return "".join(out)
