@@ -220,17 +220,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     js = argparse.ArgumentParser(add_help=False, parents=[base])
     js.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("validate", parents=[base], help="check the matrix (exit 2 on a problem)")
-    p = sub.add_parser("reads-preset", parents=[js], help="can RELEASE read preset format N?")
+    sub.add_parser("validate", parents=[base], help="check the matrix (exit 2 on a problem)",
+                   description="Exit 0, or 2 with the first problem and its JSON path.")
+    p = sub.add_parser("reads-preset", parents=[js], help="can RELEASE read preset format N?",
+                       description="Print yes or no with the reason; exit 0 yes, 1 no.")
     p.add_argument("release")
     p.add_argument("n", type=int, metavar="N")
-    p = sub.add_parser("upgrade", parents=[js], help="is a migration needed from A to B?")
+    p = sub.add_parser("upgrade", parents=[js], help="is a migration needed from A to B?",
+                       description="Exit 0 if going from A to B (A not newer) changes no preset "
+                       "or state format written, else 1; print the changes, raised requirements "
+                       "and the migration notes of the releases after A up to B.")
     p.add_argument("a", metavar="A")
     p.add_argument("b", metavar="B")
-    p = sub.add_parser("supports-host", parents=[js], help="the releases tested in HOST")
+    p = sub.add_parser("supports-host", parents=[js], help="the releases tested in HOST",
+                       description="List the releases tested in HOST (any case), newest first; "
+                       "exit 1 if none.")
     p.add_argument("host")
     p.add_argument("--version", metavar="V", help="only tests at host version V or newer")
-    p = sub.add_parser("render", parents=[base], help="write the Markdown view of the matrix")
+    p = sub.add_parser("render", parents=[base], help="write the Markdown view of the matrix",
+                       description="Write the Markdown view atomically; --check only compares.")
     p.add_argument("--output", metavar="FILE", help="'-' = stdout (default: the matrix's .md)")
     p.add_argument("--check", action="store_true", help="exit 1 if FILE differs from the rendering")
     p = sub.add_parser("show", parents=[js], help="one release's entry")

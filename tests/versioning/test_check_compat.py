@@ -201,8 +201,10 @@ def test_validate_names_the_problem_and_its_path(mutate, message, where):
 @pytest.mark.parametrize("mutate", [
     _set("releases.0.version", "1.0"), _set("releases.0.date", "20240312"),
     _set("releases.0.platforms.ios", {}), _set("releases.1.platforms.windows.formats", ["AU"]),
-    _set("releases.1.platforms.linux.formats", ["AAX"]), _set("releases.1.platforms.macos.arch", []),
-    _set("releases.1.platforms.macos.min_os", "Big Sur"), _set("releases.0.hosts.0.version", "12.x"),
+    _set("releases.1.platforms.linux.formats", ["AAX"]),
+    _set("releases.1.platforms.macos.arch", []),
+    _set("releases.1.platforms.macos.min_os", "Big Sur"),
+    _set("releases.0.hosts.0.version", "12.x"),
     _set("releases.0.preset_format", {"reads": [], "writes": 1}),
     _set("releases.0.state_format", {"reads": [1], "writes": True}),
     _set("releases.0.migration_notes", [""]), _set("releases", []), _set("product", _DELETE),
