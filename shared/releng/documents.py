@@ -77,7 +77,7 @@ def read(path: Path | str, name: str) -> dict[str, Any]:
 
 def loads(text: str, name: str, where: str = "<string>") -> dict[str, Any]:
     try:
-        doc = json.loads(text)
+        doc: Any = json.loads(text)
     except json.JSONDecodeError as e:
         raise BadInput(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", where) from None
     if not isinstance(doc, dict):
@@ -97,7 +97,8 @@ def loads(text: str, name: str, where: str = "<string>") -> dict[str, Any]:
         doc = upgrade(doc)
         version += 1
         doc["schema_version"] = version
-    return doc
+    result: dict[str, Any] = doc
+    return result
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:

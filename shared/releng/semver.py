@@ -63,16 +63,16 @@ class Version:
         return hash(self._key)
 
     def __lt__(self, other: Version) -> bool:
-        return self._key < other._key  # type: ignore[operator]
+        return self._key < other._key
 
     def __le__(self, other: Version) -> bool:
-        return self._key <= other._key  # type: ignore[operator]
+        return self._key <= other._key
 
     def __gt__(self, other: Version) -> bool:
-        return self._key > other._key  # type: ignore[operator]
+        return self._key > other._key
 
     def __ge__(self, other: Version) -> bool:
-        return self._key >= other._key  # type: ignore[operator]
+        return self._key >= other._key
 
 
 def _numeric(s: str) -> bool:
