@@ -26,7 +26,7 @@ def _list(text: str) -> list[str]:
 
 
 START = 1_577_836_800  # 2020-01-01T00:00:00Z
-FILES = 200  # main-line commits cycle through src/<scope>/file_<n>.txt: the tree stays small
+FILES = 200  # main-line commits cycle through src/file_<n>.txt, so the tree stays small
 MAIN, SIDE = "refs/heads/main", "refs/heads/_side"  # _side is deleted after the import
 # A few people write most of the commits, as in real projects: name|email|timezone|weight
 PEOPLE = [
@@ -140,8 +140,9 @@ class _Importer:
             return rng.choice(ODD) + "\n", 1, False
         kind = rng.choice(types) if types else rng.choices(TYPES, WEIGHTS)[0]
         scope = f"({rng.choice(SCOPES)})" if rng.random() < 0.6 else ""
-        # ~2% of all commits: 7% of the feat/fix/refactor/perf ones
-        breaking = not types and kind in ("feat", "fix", "refactor", "perf") and rng.random() < 0.07
+        # ~2% of all commits: 3.5% of the feat, fix, refactor and perf ones
+        risky = kind in ("feat", "fix", "refactor", "perf")
+        breaking = not types and risky and rng.random() < 0.035
         bang = "!" if breaking and rng.random() < 0.5 else ""
         subject = f"{rng.choice(VERBS[kind][1])} {rng.choice(THINGS)}"
         via_pr = rng.random() < 0.15
@@ -274,8 +275,7 @@ def _history(imp: _Importer, commits: int, releases: dict[int, int], merge_every
             else:
                 message, level, via_pr = imp.message()
             header = message.splitlines()[0]
-            path = f"src/{SCOPES[n % len(SCOPES)]}/file_{n % FILES}.txt"  # small trees: fast import
-            files = {path: f"{n}\n{header}\n"}
+            files = {f"src/file_{n % FILES}.txt": f"{n}\n{header}\n"}
             mark = imp.commit(MAIN, message, files, level, via_pr=via_pr)
             if header.startswith("feat"):
                 imp.features = imp.features[-19:] + [(mark, header)]

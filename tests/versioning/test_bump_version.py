@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from releng import documents, semver
 from releng._scripts.versioning import bump_version
 from releng.errors import BadInput
