@@ -140,7 +140,7 @@ def tags(repo: Path | str, prefix: str = "v", *, merged: str | None = None,
     if nested:
         query = "".join(f"refs/tags/{found[i].name}^{{commit}}\n" for i in nested)
         answers = run(repo, "cat-file", "--batch-check=%(objectname)", input=query).split("\n")
-        for i, sha in zip(nested, answers):
+        for i, sha in zip(nested, answers, strict=False):  # answers end with an empty line
             if sha and " " not in sha:  # else "<name> missing": not a commit at the bottom, keep the object
                 t = found[i]
                 found[i] = Tag(t.name, t.version, sha, t.timestamp, t.annotated)
@@ -209,7 +209,9 @@ class History(NamedTuple):
 
 def _tag_names(output: str, prefix: str) -> dict[str, semver.Version]:
     names: dict[str, semver.Version] = {}
-    for name in output.split():
+    for name in output.split("\n"):
+        if not name:
+            continue
         version = semver.try_parse(name[len(prefix):]) if name.startswith(prefix) else None
         if version is not None:
             names[name] = version

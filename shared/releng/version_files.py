@@ -140,12 +140,12 @@ def _one(pattern: re.Pattern[str], text: str, spec: Spec, what: str) -> re.Match
 
 
 def _sub_all(pattern: re.Pattern[str], text: str, value: str, spec: Spec, what: str, *,
-             required: bool = True) -> str:
-    """Replace group `v` of every match with `value`."""
+             required: bool = True, group: str = "v") -> str:
+    """Replace `group` of every match with `value`."""
     out, last, count = [], 0, 0
     for m in pattern.finditer(text):
-        out += [text[last:m.start("v")], value]
-        last, count = m.end("v"), count + 1
+        out += [text[last:m.start(group)], value]
+        last, count = m.end(group), count + 1
     if required and not count:
         raise BadInput(f"no {what} found", spec.path)
     return "".join(out) + text[last:]
@@ -272,11 +272,11 @@ def _user_pattern(spec: Spec) -> re.Pattern[str]:
         raise BadInput(f"bad pattern: {e}", spec.path) from None
     if "version" not in pattern.groupindex:
         raise BadInput("pattern needs a (?P<version>...) group", spec.path)
-    return re.compile(pattern.pattern.replace("(?P<version>", "(?P<v>", 1), re.MULTILINE)
+    return pattern
 
 
 def _regex_read(spec: Spec, text: str) -> Found:
-    values = {m["v"] for m in _user_pattern(spec).finditer(text)}
+    values = {m["version"] for m in _user_pattern(spec).finditer(text)}
     if not values:
         raise BadInput(f"pattern {spec.options['pattern']!r} matches nothing", spec.path)
     if len(values) > 1:
@@ -285,7 +285,7 @@ def _regex_read(spec: Spec, text: str) -> Found:
 
 
 def _regex_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
-    return _sub_all(_user_pattern(spec), text, str(version), spec, "version")
+    return _sub_all(_user_pattern(spec), text, str(version), spec, "version", group="version")
 
 
 # --- Windows VERSIONINFO (.rc) ---------------------------------------------------------------------------------

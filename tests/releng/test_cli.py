@@ -1,0 +1,264 @@
+"""releng.cli: exit codes, one-line errors, document output, and colour decisions."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from releng import cli
+from releng.errors import BadInput, ExternalError, RelengError
+
+
+def parse(*argv: str, common: bool = True) -> argparse.Namespace:
+    return cli.parser("Does a thing.", "thing", common=common).parse_args(list(argv))
+
+
+def raising(exc: BaseException) -> Callable[[argparse.Namespace], int]:
+    def func(args: argparse.Namespace) -> int:
+        raise exc
+
+    return func
+
+
+def test_success_passes_the_return_code_through(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(lambda a: 0, parse()) == cli.OK == 0
+    assert cli.run(lambda a: 1, parse()) == cli.NEGATIVE == 1
+    assert capsys.readouterr().err == ""
+
+
+def test_bad_input_is_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(raising(BadInput("not a SemVer 2.0.0 version: 'x'", "VERSION")), parse()) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "error: not a SemVer 2.0.0 version: 'x' (VERSION)\n"
+
+
+def test_bad_input_without_where(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(raising(BadInput("nothing to do")), parse()) == cli.BAD_INPUT
+    assert capsys.readouterr().err == "error: nothing to do\n"
+
+
+def test_multi_line_messages_become_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(raising(BadInput("malformed TOML:\n  Invalid value\t(at line 2)", "releng.toml")), parse()) == 2
+    assert capsys.readouterr().err == "error: malformed TOML: Invalid value (at line 2) (releng.toml)\n"
+
+
+def test_external_error_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(raising(ExternalError("git log failed: fatal: boom", "/repo")), parse()) == 2
+    assert capsys.readouterr().err == "error: git log failed: fatal: boom (/repo)\n"
+
+
+def test_exit_code_comes_from_the_exception(capsys: pytest.CaptureFixture[str]) -> None:
+    class Negative(RelengError):
+        exit_code = 1
+
+    assert cli.run(raising(Negative("no update available")), parse()) == 1
+    assert capsys.readouterr().err == "error: no update available\n"
+
+
+def test_unexpected_exception_is_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(raising(ValueError("bad\nthing")), parse()) == cli.INTERNAL == 3
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "error: internal: ValueError: bad thing (rerun with --debug)\n"
+    assert "Traceback" not in err
+
+
+def test_keyboard_interrupt_is_130(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(raising(KeyboardInterrupt()), parse()) == cli.INTERRUPTED == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+@pytest.mark.parametrize("exc", [BadInput("x", "y"), ExternalError("z"), ValueError("v"), RuntimeError("r")])
+def test_debug_re_raises(exc: Exception, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(type(exc)) as info:
+        cli.run(raising(exc), parse("--debug"))
+    assert info.value is exc
+    assert capsys.readouterr().err == ""
+
+
+def test_system_exit_is_not_swallowed() -> None:
+    with pytest.raises(SystemExit):
+        cli.run(raising(SystemExit(4)), parse())
+
+
+def test_parser_flags() -> None:
+    args = parse("--json", "--out", "o.json", "--dry-run", "--repo", "r", "--config", "c.toml", "-vv", "-q",
+                 "--debug")
+    assert (args.json, args.out, args.dry_run, args.repo, args.config) == (True, "o.json", True, "r", "c.toml")
+    assert (args.verbose, args.quiet, args.debug) == (2, 1, True)
+    defaults = parse()
+    assert (defaults.json, defaults.out, defaults.dry_run, defaults.repo, defaults.config) == (
+        False, None, False, None, None)
+    assert (defaults.verbose, defaults.quiet, defaults.debug) == (0, 0, False)
+    bare = parse("-v", common=False)
+    assert not hasattr(bare, "json") and bare.verbose == 1
+
+
+def test_parser_help_is_the_docstring(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = "Does a thing.\n\n  indented example\n    kept as written\n"
+    with pytest.raises(SystemExit) as info:
+        cli.parser(doc, "thing").parse_args(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: thing")
+    assert "  indented example\n    kept as written\n" in out
+    assert "--dry-run" in out
+
+
+def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse("--no-such-flag")
+    assert info.value.code == 2
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+# --- emit ---------------------------------------------------------------------------------------------------------
+
+BODY = {"version": "1.3.0-rc.1", "note": "ünïcödé"}
+
+
+def test_emit_json_and_out_get_the_same_bytes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "sub" / "version.json"
+    text = cli.emit(parse("--json", "--out", str(out_file)), "version", BODY)
+    printed = capsys.readouterr().out
+    assert printed == text
+    assert out_file.read_bytes() == printed.encode("utf-8")
+    doc = json.loads(printed)
+    assert doc["schema"] == "releng/version" and doc["version"] == "1.3.0-rc.1" and doc["note"] == "ünïcödé"
+
+
+def test_emit_out_only_prints_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "v.json"
+    text = cli.emit(parse("--out", str(out_file)), "version", BODY)
+    assert capsys.readouterr().out == ""
+    assert out_file.read_text(encoding="utf-8") == text
+
+
+def test_emit_out_dash_is_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = cli.emit(parse("--out", "-"), "version", BODY)
+    assert capsys.readouterr().out == text
+    assert list(tmp_path.iterdir()) == []  # no file called "-"
+
+
+def test_emit_neither(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.emit(parse(), "version", BODY) is None  # nothing asked for, nothing rendered
+    assert capsys.readouterr().out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_emit_without_common_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.emit(parse(common=False), "version", BODY) is None
+    assert capsys.readouterr().out == ""
+
+
+# --- messages and colour -------------------------------------------------------------------------------------------
+
+def test_warn_and_info(capsys: pytest.CaptureFixture[str]) -> None:
+    cli.warn("ignoring tag 'x':\n not SemVer")
+    for argv in ([], ["-v"], ["-q"], ["-qq"]):
+        args = parse(*argv)
+        cli.info(args, f"{argv} normal")
+        cli.info(args, f"{argv} verbose", level=1)
+        cli.info(args, f"{argv} important", level=-1)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        "warning: ignoring tag 'x': not SemVer",
+        "[] normal", "[] important",
+        "['-v'] normal", "['-v'] verbose", "['-v'] important",
+        "['-q'] important",
+    ]
+
+
+@pytest.fixture
+def tty() -> io.TextIOWrapper:
+    master, slave = os.openpty()
+    stream = open(slave, "w")  # noqa: SIM115 - closed below
+    yield stream
+    stream.close()
+    os.close(master)
+
+
+def test_color_on_a_terminal(tty: io.TextIOWrapper, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert tty.isatty()
+    assert cli.color(tty) is True
+
+
+@pytest.mark.parametrize("value", ["1", "0", "true", "anything"])
+def test_no_color_set(tty: io.TextIOWrapper, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("NO_COLOR", value)
+    assert cli.color(tty) is False
+
+
+def test_no_color_empty_is_unset(tty: io.TextIOWrapper, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "")  # no-color.org: "present and not an empty string"
+    assert cli.color(tty) is True
+
+
+def test_no_color_when_not_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert cli.color(io.StringIO()) is False
+    with open(tmp_path / "f", "w") as f:
+        assert cli.color(f) is False
+    r, w = os.pipe()
+    with open(r) as reader, open(w, "w") as writer:
+        assert cli.color(writer) is False and cli.color(reader) is False
+
+
+# --- in a real process: no traceback, and a closed pipe is not an error -------------------------------------------
+
+PROGRAM = textwrap.dedent('''
+    import sys
+    from releng import cli
+
+    def main(args):
+        if args.what == "crash":
+            {}["missing"]
+        for _ in range(200_000):
+            sys.stdout.write("line of output\\n")
+        return 0
+
+    p = cli.parser("test program", "prog", common=False)
+    p.add_argument("what")
+    sys.exit(cli.run(main, p.parse_args()))
+''')
+
+
+@pytest.fixture
+def program(tmp_path: Path) -> Path:
+    path = tmp_path / "prog.py"
+    path.write_text(PROGRAM)
+    return path
+
+
+def test_internal_error_in_a_process(program: Path) -> None:
+    proc = subprocess.run([sys.executable, str(program), "crash"], capture_output=True, text=True)
+    assert proc.returncode == 3
+    assert proc.stderr == "error: internal: KeyError: 'missing' (rerun with --debug)\n"
+    debug = subprocess.run([sys.executable, str(program), "crash", "--debug"], capture_output=True, text=True)
+    assert debug.returncode == 1  # Python's own exit for an uncaught exception
+    assert "Traceback (most recent call last)" in debug.stderr and "KeyError: 'missing'" in debug.stderr
+
+
+def test_closed_pipe_is_not_an_error(program: Path) -> None:
+    proc = subprocess.Popen([sys.executable, str(program), "print"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(15) == b"line of output\n"
+    proc.stdout.close()  # like `| head -1`
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0
+    assert err == b""

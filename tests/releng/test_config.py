@@ -1,0 +1,180 @@
+"""releng.config: where the configuration comes from, and how it is merged."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from releng import config
+from releng.errors import BadInput
+
+RELENG_TOML = '[versioning]\ntag_prefix = "rel-"\n'
+PYPROJECT = '[project]\nname = "x"\n\n[tool.releng.versioning]\ntag_prefix = "py-"\n'
+EXPLICIT = '[versioning]\ntag_prefix = "explicit-"\n'
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    return path
+
+
+def test_nothing(repo: Path) -> None:
+    assert config.find(repo) is None
+    assert config.load(repo) == {}
+
+
+def test_pyproject_without_tool_releng_is_not_a_config(repo: Path) -> None:
+    (repo / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.ruff]\nline-length = 120\n')
+    assert config.find(repo) is None
+    assert config.load(repo) == {}
+
+
+def test_pyproject_tool_releng(repo: Path) -> None:
+    (repo / "pyproject.toml").write_text(PYPROJECT)
+    assert config.find(repo) == repo / "pyproject.toml"
+    assert config.load(repo) == {"versioning": {"tag_prefix": "py-"}}
+
+
+def test_releng_toml_beats_pyproject(repo: Path) -> None:
+    (repo / "pyproject.toml").write_text(PYPROJECT)
+    (repo / "releng.toml").write_text(RELENG_TOML)
+    assert config.find(repo) == repo / "releng.toml"
+    assert config.load(repo) == {"versioning": {"tag_prefix": "rel-"}}
+
+
+def test_explicit_beats_everything(repo: Path, tmp_path: Path) -> None:
+    (repo / "pyproject.toml").write_text(PYPROJECT)
+    (repo / "releng.toml").write_text(RELENG_TOML)
+    explicit = tmp_path / "other.toml"
+    explicit.write_text(EXPLICIT)
+    assert config.find(repo, str(explicit)) == explicit
+    assert config.load(repo, str(explicit)) == {"versioning": {"tag_prefix": "explicit-"}}
+
+
+def test_explicit_relative_to_the_working_directory(repo: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "mine.toml").write_text(EXPLICIT)
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert config.load(repo, "mine.toml") == {"versioning": {"tag_prefix": "explicit-"}}
+
+
+def test_explicit_pyproject_reads_tool_releng(repo: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    (other / "pyproject.toml").write_text(PYPROJECT)
+    assert config.load(repo, str(other / "pyproject.toml")) == {"versioning": {"tag_prefix": "py-"}}
+
+
+def test_empty_explicit_means_none_given(repo: Path) -> None:
+    (repo / "releng.toml").write_text(RELENG_TOML)
+    assert config.find(repo, "") == repo / "releng.toml"
+
+
+@pytest.mark.parametrize("name", ["missing.toml", "folder"])
+def test_missing_explicit_file(repo: Path, tmp_path: Path, name: str) -> None:
+    (tmp_path / "folder").mkdir()
+    (repo / "releng.toml").write_text(RELENG_TOML)  # not used as a fallback
+    path = str(tmp_path / name)
+    with pytest.raises(BadInput, match="config file not found") as info:
+        config.load(repo, path)
+    assert info.value.where == path
+
+
+@pytest.mark.parametrize("name", ["releng.toml", "pyproject.toml"])
+@pytest.mark.parametrize(
+    "text",
+    ['[tool.releng]\nkey = "unterminated\n', "[tool.releng]\nkey = 1\nkey = 2\n", "[tool.releng]\n= 1\n"],
+)
+def test_malformed_toml_names_the_path(repo: Path, name: str, text: str) -> None:
+    (repo / name).write_text(text)
+    with pytest.raises(BadInput, match="malformed TOML") as info:
+        config.load(repo)
+    assert info.value.where == str(repo / name)
+    assert str(repo / name) in str(info.value)
+
+
+def test_non_utf8_config_is_bad_input(repo: Path) -> None:
+    (repo / "releng.toml").write_bytes(b'[versioning]\ntag_prefix = "\xff"\n')
+    with pytest.raises(BadInput, match="malformed TOML: not UTF-8") as info:
+        config.load(repo)
+    assert info.value.where == str(repo / "releng.toml")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
+def test_unreadable_config(repo: Path) -> None:
+    path = repo / "releng.toml"
+    path.write_text(RELENG_TOML)
+    path.chmod(0)
+    with pytest.raises(BadInput, match="cannot read config") as info:
+        config.load(repo)
+    assert info.value.where == str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[tool]\nother = 1\n# [tool.releng] is documented elsewhere\n", {}),  # found by text, empty by value
+        ('[tool.releng]\n[tool.releng.changelog]\ntitle = "T"\n', {"changelog": {"title": "T"}}),
+    ],
+)
+def test_pyproject_shapes(repo: Path, text: str, expected: dict[str, object]) -> None:
+    (repo / "pyproject.toml").write_text(text)
+    assert config.load(repo) == expected
+
+
+def test_tool_releng_must_be_a_table(repo: Path) -> None:
+    (repo / "pyproject.toml").write_text("# [tool.releng\n[tool]\nreleng = 5\n")
+    with pytest.raises(BadInput, match=r"\[tool.releng\] must be a table") as info:
+        config.load(repo)
+    assert info.value.where == str(repo / "pyproject.toml")
+
+
+def test_merged_is_deep() -> None:
+    defaults = {
+        "versioning": {"tag_prefix": "v", "files": [{"path": "a"}], "bump": {"pre_id": "rc", "commit": True}},
+        "changelog": {"title": "Changelog"},
+        "scalar": 1,
+    }
+    override = {
+        "versioning": {"files": [{"path": "b"}], "bump": {"commit": False}},
+        "scalar": {"now": "a table"},
+        "new": [1],
+    }
+    out = config.merged(defaults, override)
+    assert out == {
+        "versioning": {"tag_prefix": "v", "files": [{"path": "b"}], "bump": {"pre_id": "rc", "commit": False}},
+        "changelog": {"title": "Changelog"},
+        "scalar": {"now": "a table"},
+        "new": [1],
+    }
+    # the inputs are untouched
+    assert defaults["versioning"] == {"tag_prefix": "v", "files": [{"path": "a"}],
+                                      "bump": {"pre_id": "rc", "commit": True}}
+    assert defaults["scalar"] == 1
+
+
+def test_merged_table_replaced_by_scalar() -> None:
+    assert config.merged({"a": {"b": 1}}, {"a": "flat"}) == {"a": "flat"}
+    assert config.merged({}, {}) == {}
+    assert config.merged({"a": 1}, {}) == {"a": 1}
+
+
+def test_merged_over_loaded_file(repo: Path) -> None:
+    (repo / "releng.toml").write_text('[versioning]\ntag_prefix = "rel-"\n[versioning.bump]\ncommit = false\n')
+    defaults = {"versioning": {"tag_prefix": "v", "bump": {"commit": True, "pre_id": "rc"}}}
+    assert config.merged(defaults, config.load(repo)) == {
+        "versioning": {"tag_prefix": "rel-", "bump": {"commit": False, "pre_id": "rc"}}}
+
+
+def test_section() -> None:
+    cfg = {"versioning": {"a": 1}, "bad": [1, 2], "text": "x"}
+    assert config.section(cfg, "versioning") == {"a": 1}
+    assert config.section(cfg, "absent") == {}
+    for name in ("bad", "text"):
+        with pytest.raises(BadInput, match=rf"\[{name}\] must be a table") as info:
+            config.section(cfg, name, "releng.toml")
+        assert info.value.where == "releng.toml"

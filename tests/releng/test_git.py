@@ -1,0 +1,335 @@
+"""releng.git on real repositories: streamed log, tags, repository state, and error mapping."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from releng import git
+from releng.errors import BadInput, ExternalError
+
+REAL_GIT = shutil.which("git")
+assert REAL_GIT is not None
+
+
+@pytest.fixture
+def counted_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put a `git` first on PATH that logs each invocation (one line per process) and execs the real git."""
+    bin_dir = tmp_path / "counting-bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "git-calls.log"
+    wrapper = bin_dir / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> "{calls}"\nexec "{REAL_GIT}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    calls.write_text("")
+    return calls
+
+
+@pytest.fixture
+def no_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+def fast_import(repo: Path, messages: list[bytes], start: int = 1_700_000_000) -> None:
+    """Build a linear history on main in one `git fast-import`: one commit per message, a minute apart."""
+    stream = bytearray()
+    for i, msg in enumerate(messages, 1):
+        stream += b"commit refs/heads/main\nmark :%d\n" % i
+        stream += b"committer Fast Importer <fi@example.com> %d +0000\n" % (start + 60 * i)
+        stream += b"data %d\n%s\n" % (len(msg), msg)
+        if i % 100 == 1:
+            stream += b"M 644 inline file.txt\ndata %d\n%d\n" % (len(str(i)) + 1, i)
+    subprocess.run([REAL_GIT, "-C", str(repo), "fast-import", "--quiet"], input=bytes(stream), check=True)
+
+
+# --- log -------------------------------------------------------------------------------------------------------
+
+def test_log_entries(git_repo) -> None:
+    a = git_repo.commit("feat: first ünïcödé ✓\n\nbody with\ttab", date=1_700_000_100)
+    b = git_repo.commit("fix: second\x1ewith a record separator\x1e\x1e\n\nand \x1f unit sep", date=1_700_000_200)
+    c = git_repo.commit("chore: third", date=1_700_000_300)
+    entries = list(git.log(git_repo.path))
+    assert [e.sha for e in entries] == [c, b, a]  # newest first
+    assert [e.parents for e in entries] == [(b,), (a,), ()]
+    assert [e.timestamp for e in entries] == [1_700_000_300, 1_700_000_200, 1_700_000_100]
+    assert {e.author for e in entries} == {"Release Tester"}
+    assert entries[2].message == "feat: first ünïcödé ✓\n\nbody with\ttab\n"
+    assert entries[1].message == "fix: second\x1ewith a record separator\x1e\x1e\n\nand \x1f unit sep\n"
+    assert entries[0].message == "chore: third\n"
+    assert not any(e.is_merge for e in entries)
+
+
+def test_log_merges_revisions_and_extra_options(git_repo) -> None:
+    base = git_repo.commit("feat: base")
+    git_repo.tag("v1.0.0")
+    git_repo.git("checkout", "-q", "-b", "topic")
+    side = git_repo.commit("feat: on topic")
+    git_repo.git("checkout", "-q", "main")
+    main = git_repo.commit("fix: on main")
+    git_repo.git("merge", "-q", "--no-ff", "-m", "Merge branch 'topic'", "topic")
+    merge = git_repo.head()
+
+    entries = list(git.log(git_repo.path))
+    assert entries[0].sha == merge and entries[0].is_merge and entries[0].parents == (main, side)
+    assert {e.sha for e in entries} == {merge, main, side, base}
+
+    since = list(git.log(git_repo.path, ["v1.0.0..HEAD"]))
+    assert {e.sha for e in since} == {merge, main, side}
+    first_parent = list(git.log(git_repo.path, ["HEAD"], "--first-parent"))
+    assert [e.sha for e in first_parent] == [merge, main, base]
+    assert list(git.log(git_repo.path, ["topic"])) == [e for e in entries if e.sha in (side, base)]
+
+
+def test_log_of_an_empty_repository(git_repo) -> None:
+    with pytest.raises(BadInput, match="HEAD") as info:
+        list(git.log(git_repo.path))
+    assert info.value.where == str(git_repo.path)
+
+
+def test_log_of_a_bad_revision(git_repo) -> None:
+    git_repo.commit("feat: x")
+    with pytest.raises(BadInput, match="nope") as info:
+        list(git.log(git_repo.path, ["nope"]))
+    assert info.value.exit_code == 2 and info.value.where == str(git_repo.path)
+
+
+def test_log_outside_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    with pytest.raises(ExternalError, match="not a git repository"):
+        list(git.log(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def big_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[bytes]]:
+    """2,000 commits whose messages add up to more than git.log's 1 MiB read size, plus one 1.5 MB message."""
+    path = tmp_path_factory.mktemp("big") / "repo"
+    subprocess.run([REAL_GIT, "init", "-q", "-b", "main", str(path)], check=True)
+    messages = [(f"feat: commit {i} ✓\n\n".encode() + (b"x" * 700) + b"\x1e" + str(i).encode() + b"\n")
+                for i in range(1, 2000)]
+    messages.append(b"docs: huge\n\n" + b"\x1e".join([b"y" * 1000] * 1500) + b"\n")
+    fast_import(path, messages)
+    return path, messages
+
+
+def test_log_streams_2000_commits_from_one_process(big_repo: tuple[Path, list[bytes]], counted_git: Path) -> None:
+    path, messages = big_repo
+    entries = list(git.log(path))
+    calls = counted_git.read_text().rstrip("\n").split("\n")  # not splitlines(): the format holds \x1e
+    assert len(calls) == 1 and " log " in f" {calls[0]} "
+    assert len(entries) == 2000
+    assert [e.message.encode() for e in entries] == messages[::-1]
+    assert all(e.parents == (nxt.sha,) for e, nxt in itertools.pairwise(entries))
+    assert entries[-1].parents == ()
+    assert [e.timestamp for e in entries] == [1_700_000_000 + 60 * i for i in range(2000, 0, -1)]
+    assert entries[0].author == "Fast Importer"
+    assert len({e.sha for e in entries}) == 2000
+
+
+def test_log_stopped_early_does_not_hang(big_repo: tuple[Path, list[bytes]]) -> None:
+    path, _ = big_repo
+    stream = git.log(path)
+    first = list(itertools.islice(stream, 3))
+    stream.close()  # the consumer gives up: the git process is closed and reaped, no error
+    assert [e.message.split("\n", 1)[0] for e in first] == ["docs: huge", "feat: commit 1999 ✓",
+                                                            "feat: commit 1998 ✓"]
+
+
+# --- tags --------------------------------------------------------------------------------------------------------
+
+def _annotated(repo, name: str, date: int, ref: str = "HEAD") -> None:
+    repo.git("tag", "-a", name, "-m", f"release {name}", ref, env={"GIT_COMMITTER_DATE": f"{date} +0000"})
+
+
+def test_tags_sorted_by_precedence_with_dates(git_repo, capsys: pytest.CaptureFixture[str]) -> None:
+    c1 = git_repo.commit("feat: one", date=1_000_000_000)
+    c2 = git_repo.commit("feat: two", date=1_000_000_100)
+    c3 = git_repo.commit("fix: three", date=1_000_000_200)
+    _annotated(git_repo, "v1.0.0", 1_234_567_890, c2)  # tagger date differs from the commit's
+    git_repo.tag("v1.0.1", annotated=False, ref=c3)
+    git_repo.tag("v1.0.0-rc.1", annotated=False, ref=c1)
+    git_repo.tag("v0.10.0", annotated=False, ref=c1)  # refname order would put v0.10.0 before v0.9.0
+    _annotated(git_repo, "v0.9.0", 999_999_999, c1)
+    capsys.readouterr()
+
+    found = git.tags(git_repo.path)
+    assert [t.name for t in found] == ["v0.9.0", "v0.10.0", "v1.0.0-rc.1", "v1.0.0", "v1.0.1"]
+    by_name = {t.name: t for t in found}
+    assert str(by_name["v1.0.0-rc.1"].version) == "1.0.0-rc.1"
+    v100 = by_name["v1.0.0"]
+    assert v100.annotated and v100.commit == c2 and v100.timestamp == 1_234_567_890
+    tag_object = git_repo.git("rev-parse", "v1.0.0").strip()
+    assert tag_object != c2  # the peeled commit, not the tag object
+    v101 = by_name["v1.0.1"]
+    assert not v101.annotated and v101.commit == c3 and v101.timestamp == 1_000_000_200
+    assert by_name["v0.9.0"].timestamp == 999_999_999
+    assert capsys.readouterr().err == ""
+
+
+def test_non_semver_tags_are_skipped_with_a_warning(git_repo, capsys: pytest.CaptureFixture[str]) -> None:
+    git_repo.commit("feat: one")
+    for name in ("v1.2.3", "latest", "v1.2", "v01.2.3", "1.2.4", "vv1.0.0", "release-2.0.0"):
+        git_repo.tag(name, annotated=False)
+    capsys.readouterr()
+    assert [t.name for t in git.tags(git_repo.path)] == ["v1.2.3"]
+    err = capsys.readouterr().err
+    for name in ("latest", "v1.2", "v01.2.3", "1.2.4", "vv1.0.0", "release-2.0.0"):
+        assert f"warning: ignoring tag '{name}': not v<SemVer>\n" in err
+    assert "'v1.2.3'" not in err
+    assert git.tags(git_repo.path, warn=False) and capsys.readouterr().err == ""
+
+
+def test_tag_prefixes(git_repo, capsys: pytest.CaptureFixture[str]) -> None:
+    git_repo.commit("feat: one")
+    for name in ("v1.0.0", "1.1.0", "rel-2.0.0"):
+        git_repo.tag(name, annotated=False)
+    assert [t.name for t in git.tags(git_repo.path, "", warn=False)] == ["1.1.0"]
+    assert [t.name for t in git.tags(git_repo.path, "rel-", warn=False)] == ["rel-2.0.0"]
+    assert [str(t.version) for t in git.tags(git_repo.path, "rel-", warn=False)] == ["2.0.0"]
+
+
+def test_tags_merged_into_head(git_repo) -> None:
+    git_repo.commit("feat: base")
+    git_repo.tag("v1.0.0")
+    git_repo.git("checkout", "-q", "-b", "other")
+    git_repo.commit("feat: elsewhere")
+    git_repo.tag("v2.0.0")
+    git_repo.tag("v1.5.0", annotated=False)
+    git_repo.git("checkout", "-q", "main")
+    git_repo.commit("fix: on main")
+    assert [t.name for t in git.tags(git_repo.path, merged="HEAD")] == ["v1.0.0"]
+    assert [t.name for t in git.tags(git_repo.path)] == ["v1.0.0", "v1.5.0", "v2.0.0"]
+    assert [t.name for t in git.tags(git_repo.path, merged="other")] == ["v1.0.0", "v1.5.0", "v2.0.0"]
+
+
+def test_no_tags(git_repo) -> None:
+    git_repo.commit("feat: one")
+    assert git.tags(git_repo.path) == []
+
+
+def test_tag_of_a_tag_peels_to_the_commit(git_repo) -> None:
+    commit = git_repo.commit("feat: one")
+    _annotated(git_repo, "v1.0.0", 1_700_000_500)
+    git_repo.git("-c", "advice.nestedTag=false", "tag", "-a", "v1.0.1", "-m", "nested", "v1.0.0")
+    found = {t.name: t for t in git.tags(git_repo.path)}
+    assert found["v1.0.0"].commit == commit
+    assert found["v1.0.1"].commit == commit and found["v1.0.1"].annotated
+
+
+@pytest.mark.parametrize("odd", ["\u2028", "\u2029", "\x85"], ids=["LS", "PS", "NEL"])
+def test_tag_names_with_unicode_line_breaks(git_repo, capsys: pytest.CaptureFixture[str], odd: str) -> None:
+    git_repo.commit("feat: one")
+    git_repo.tag("v1.0.0", annotated=False)
+    git_repo.tag(f"notes{odd}v2.0.0", annotated=False)
+    assert [t.name for t in git.tags(git_repo.path)] == ["v1.0.0"]
+    assert "warning: ignoring tag 'notes" in capsys.readouterr().err
+
+
+def test_non_utf8_tag_name(git_repo, capsys: pytest.CaptureFixture[str]) -> None:
+    git_repo.commit("feat: one")
+    git_repo.tag("v1.0.0", annotated=False)
+    subprocess.run([REAL_GIT.encode(), b"tag", b"v\xff1.0.0"], cwd=git_repo.path, check=True)
+    assert [t.name for t in git.tags(git_repo.path)] == ["v1.0.0"]
+    assert "warning: ignoring tag 'v\ufffd1.0.0'" in capsys.readouterr().err
+
+
+# --- repository state ----------------------------------------------------------------------------------------------
+
+def test_head_and_branch(git_repo) -> None:
+    assert git.head(git_repo.path) is None
+    assert git.branch(git_repo.path) == "main"  # unborn, but checked out
+    first = git_repo.commit("feat: one")
+    second = git_repo.commit("feat: two")
+    assert git.head(git_repo.path) == second
+    git_repo.git("checkout", "-q", "-b", "feature/knob")
+    assert git.branch(git_repo.path) == "feature/knob"
+    git_repo.git("checkout", "-q", "--detach", first)
+    assert git.branch(git_repo.path) is None
+    assert git.head(git_repo.path) == first
+
+
+def test_is_shallow(git_repo, tmp_path: Path) -> None:
+    for i in range(3):
+        git_repo.commit(f"feat: {i}", files={"f.txt": str(i)})
+    clone = tmp_path / "shallow"
+    subprocess.run([REAL_GIT, "clone", "-q", "--depth", "1", f"file://{git_repo.path}", str(clone)], check=True)
+    assert git.is_shallow(clone) is True
+    assert git.is_shallow(git_repo.path) is False
+    assert len(list(git.log(clone))) == 1
+
+
+def test_dirty_files(git_repo) -> None:
+    git_repo.commit("feat: files", files={"a.txt": "a", "b.txt": "b", "sp ace ü.txt": "c", "gone.txt": "d",
+                                          "sub/deep.txt": "e"})
+    assert git.dirty_files(git_repo.path) == []
+    git_repo.write("untracked.txt", "new")
+    assert git.dirty_files(git_repo.path) == []  # untracked files don't count
+    git_repo.write("a.txt", "changed")  # modified, unstaged
+    git_repo.write("sp ace ü.txt", "changed")
+    git_repo.write("b.txt", "staged")
+    git_repo.git("add", "b.txt")  # modified, staged
+    (git_repo.path / "gone.txt").unlink()  # deleted
+    git_repo.write("sub/deep.txt", "changed")
+    git_repo.write("added.txt", "x")
+    git_repo.git("add", "added.txt")  # new but staged: tracked now
+    assert sorted(git.dirty_files(git_repo.path)) == ["a.txt", "added.txt", "b.txt", "gone.txt",
+                                                      "sp ace ü.txt", "sub/deep.txt"]
+
+
+def test_dirty_files_with_a_staged_rename(git_repo) -> None:
+    git_repo.commit("feat: file", files={"old-name.txt": "content\n" * 20, "other.txt": "o"})
+    git_repo.git("mv", "old-name.txt", "new-name.txt")
+    git_repo.write("other.txt", "changed")
+    assert sorted(git.dirty_files(git_repo.path)) == ["new-name.txt", "old-name.txt", "other.txt"]
+
+
+def test_config_value(git_repo) -> None:
+    assert git.config_value(git_repo.path, "releng.missing") is None
+    git_repo.git("config", "releng.answer", "forty two")
+    assert git.config_value(git_repo.path, "releng.answer") == "forty two"
+
+
+def test_run_errors_name_git_and_the_repo(git_repo) -> None:
+    with pytest.raises(ExternalError) as info:
+        git.run(git_repo.path, "rev-parse", "--verify", "no-such-ref")
+    assert info.value.what.startswith("git rev-parse failed: fatal: ")
+    assert info.value.where == str(git_repo.path)
+    assert git.run(git_repo.path, "rev-parse", "--verify", "no-such-ref", check=False) == ""
+    assert git.run(git_repo.path, "hash-object", "--stdin", input="hello\n").strip() == \
+        "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_toplevel(git_repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git_repo.commit("feat: x", files={"a/b/c.txt": "x"})
+    top = git_repo.path.resolve()
+    assert git.toplevel(git_repo.path / "a" / "b") == top
+    assert git.toplevel(git_repo.path) == top
+    monkeypatch.chdir(git_repo.path / "a")
+    assert git.toplevel() == top
+
+
+def test_toplevel_outside_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(BadInput, match="not a git repository") as info:
+        git.toplevel(tmp_path / "plain")
+    assert info.value.where == str(tmp_path / "plain")
+    with pytest.raises(BadInput, match="not a directory"):
+        git.toplevel(tmp_path / "file.txt")
+    with pytest.raises(BadInput, match="not a directory"):
+        git.toplevel(tmp_path / "missing")
+
+
+@pytest.mark.usefixtures("no_git")
+def test_git_missing_is_an_external_error(tmp_path: Path) -> None:
+    for call in (lambda: git.run(tmp_path, "status"), lambda: git.toplevel(tmp_path),
+                 lambda: list(git.log(tmp_path))):
+        with pytest.raises(ExternalError, match="git is not installed"):
+            call()
