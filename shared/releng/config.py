@@ -4,7 +4,6 @@ pyproject.toml, else nothing; each script merges what it finds over the defaults
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,8 @@ def load(repo: Path, explicit: str | None = None) -> dict[str, Any]:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when there is a config file: ~5 ms of start-up otherwise
+
     try:
         with path.open("rb") as f:
             return tomllib.load(f)
