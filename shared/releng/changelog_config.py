@@ -45,18 +45,18 @@ _STRINGS = ("unreleased_heading", "breaking_label", "repo_url", "commit_url", "i
 
 
 def defaults_path() -> str:
-    """The shipped `changelog_config.yml`: in the checkout (editable install) or inside the installed wheel.
+    """The shipped `changelog_config.yml`: inside the installed wheel, or in the checkout (editable install).
 
-    `releng._scripts.__path__` lists the wheel's copy, or in a checkout the package folder first and the checkout
-    root last; an editable install may also leave a stale copy in site-packages, which never comes first here.
+    The folders of `releng._scripts.__path__`, found without importing it (releng never imports the scripts): a
+    wheel carries the script folders in `releng/_scripts/`, a checkout keeps them at its root, two levels above
+    this package. An editable install may leave a stale copy in site-packages; it is never this file's package.
     """
-    import releng._scripts
-
-    for folder in reversed(list(releng._scripts.__path__)):
+    package = os.path.dirname(os.path.abspath(__file__))
+    for folder in (os.path.join(package, "_scripts"), os.path.dirname(os.path.dirname(package))):
         path = os.path.join(folder, "changelog", "changelog_config.yml")
         if os.path.isfile(path):
             return path
-    raise BadInput("shipped changelog_config.yml not found (reinstall releng)", str(releng._scripts.__path__))
+    raise BadInput("shipped changelog_config.yml not found (reinstall releng)", package)
 
 
 def load(repo: Path | str | None, explicit: str | None = None) -> dict[str, Any]:

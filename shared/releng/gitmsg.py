@@ -69,6 +69,12 @@ def find_repo(start: str | None = None) -> tuple[str, str] | None:
         here = parent
 
 
+def edited() -> bool:
+    """Whether the message went through an editor: git sets GIT_EDITOR=: for hooks of `commit -m`/`-F`, and
+    then commits it with `--cleanup=whitespace`, comment lines and scissors included."""
+    return os.environ.get("GIT_EDITOR") != ":"
+
+
 def cleanup(message: str, comment: str | None = DEFAULT_COMMENT) -> str:
     """The message git would commit: cut at the scissors line, comment lines dropped, trailing whitespace of each
     line dropped, runs of blank lines squeezed to one, blank lines at both ends removed, "\\n" at the end.
@@ -184,8 +190,12 @@ def _config_files(gitdir: str | None) -> list[str]:
 
 
 def _prefix_configs() -> list[str]:
-    """`<prefix>/etc/gitconfig` for each git on PATH (git's sysconfdir unless its prefix is /usr)."""
+    """`<prefix>/etc/gitconfig` for the git running the hook and the first on PATH (git's sysconfdir, but
+    /etc for prefix /usr, which is listed anyway)."""
     out = []
+    exec_path = os.environ.get("GIT_EXEC_PATH")  # set for hooks: <prefix>/lib/git-core or <prefix>/libexec/...
+    if exec_path:
+        out.append(os.path.join(os.path.dirname(os.path.dirname(exec_path)), "etc", "gitconfig"))
     exe = "git.exe" if sys.platform == "win32" else "git"
     for folder in os.environ.get("PATH", "").split(os.pathsep):
         candidate = os.path.join(folder, exe)

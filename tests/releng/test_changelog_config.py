@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from releng import changelog_config
 from releng.errors import BadInput
 
@@ -30,7 +29,8 @@ def test_defaults_are_the_shipped_file():
     assert cfg["lint"] == raw["lint"]
     assert cfg["changelog"] == raw["changelog"]
     assert changelog_config.allowed_types(cfg) == sorted(
-        "feat fix docs style refactor perf test build ci chore revert deprecate remove security".split())
+        ["feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert",
+         "deprecate", "remove", "security"])
 
 
 def test_repository_without_config_gets_the_defaults(git_repo):
