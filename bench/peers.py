@@ -61,11 +61,13 @@ def time_command(argv: Sequence[str], *, cwd: Path | None = None, runs: int = 10
                  timeout: float | None = None, env: dict[str, str] | None = None) -> float | None:
     """Median wall time in seconds of a whole process; None if it failed or timed out."""
     samples = []
+    # This workplace sets PYTHONDONTWRITEBYTECODE: without cached bytecode every Python tool would recompile.
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for i in range(warmup + runs):
         start = time.perf_counter()
         try:
             done = subprocess.run(list(argv), cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  timeout=timeout, env={**os.environ, **(env or {})})
+                                  timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
             return None
         elapsed = time.perf_counter() - start
