@@ -180,3 +180,98 @@ def validate_document() -> Callable[[dict[str, object]], None]:
         jsonschema.Draft202012Validator(schema).validate(doc)
 
     return validate
+
+
+# ---- sshd fixture (publish-release / releng.transport) -------------------------------------------------------------
+# A real OpenSSH sshd on 127.0.0.1 with its own host key, a generated client key and a temp root (DESIGN.md "Tests").
+
+
+class Sshd:
+    """A running sshd: where it listens, who may log in with which key, and the known_hosts files to trust it."""
+
+    def __init__(self, base: Path) -> None:
+        import getpass
+        import socket
+
+        self.base = base
+        self.host = "127.0.0.1"
+        self.user = getpass.getuser()
+        with socket.socket() as s:
+            s.bind((self.host, 0))
+            self.port = s.getsockname()[1]
+        self.root = base / "root"
+        self.root.mkdir()
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f"]
+        for name in ("host_key", "client_key", "wrong_host_key", "wrong_client_key", "readonly_client_key"):
+            subprocess.run([*keygen, str(base / name), "-C", name], check=True)
+        self.client_key = base / "client_key"
+        self.wrong_client_key = base / "wrong_client_key"  # not authorised
+        self.readonly_client_key = base / "readonly_client_key"  # authorised for a read-only SFTP server only
+        (base / "authorized_keys").write_text(
+            (base / "client_key.pub").read_text()
+            + 'restrict,command="internal-sftp -R" ' + (base / "readonly_client_key.pub").read_text())
+        entry = f"[{self.host}]:{self.port}"
+        self.known_hosts = base / "known_hosts"
+        self.known_hosts.write_text(f"{entry} {(base / 'host_key.pub').read_text()}")
+        self.wrong_known_hosts = base / "wrong_known_hosts"
+        self.wrong_known_hosts.write_text(f"{entry} {(base / 'wrong_host_key.pub').read_text()}")
+        self.empty_known_hosts = base / "empty_known_hosts"
+        self.empty_known_hosts.write_text("")
+        config = base / "sshd_config"
+        config.write_text(
+            f"Port {self.port}\nListenAddress {self.host}\nHostKey {base / 'host_key'}\n"
+            f"AuthorizedKeysFile {base / 'authorized_keys'}\nPidFile {base / 'sshd.pid'}\n"
+            "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
+            "MaxStartups 100:30:200\nMaxSessions 50\nLogLevel ERROR\n"
+        )
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # the privilege separation directory
+        self.log = open(base / "sshd.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_listening()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_listening(self) -> None:
+        import socket
+        import time
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sshd exited: {(self.base / 'sshd.log').read_text()}")
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("sshd did not start listening")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+    def fresh_root(self, name: str) -> Path:
+        """A new empty folder under the sshd's temp area, for one test's server root."""
+        import uuid
+
+        path = self.base / "roots" / f"{name}-{uuid.uuid4().hex[:8]}"
+        path.mkdir(parents=True)
+        return path
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """A session-wide OpenSSH sshd on 127.0.0.1 (host, port, user, client_key, known_hosts, wrong_known_hosts, root)."""
+    if not Path("/usr/sbin/sshd").exists():
+        pytest.skip("OpenSSH sshd is not installed")
+    server = Sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()
+
+
+# ---- end of sshd fixture --------------------------------------------------------------------------------------------

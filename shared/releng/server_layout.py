@@ -1,0 +1,263 @@
+"""The update server's layout (DESIGN.md) and the transactions on it, over any releng.transport.Transport.
+
+```
+releases/<version>/                 immutable once published
+releases/.incoming/<version>.<id>/  an upload in progress (id: a digest of the inputs, so a rerun resumes it)
+releases/.locks/<version>/          held (mkdir) only around the final rename: the mutex between publishers
+releases/latest -> <version>        switched by renaming a new symlink over it
+channels/<channel>.json             DSSE-signed channel manifests, replaced by one POSIX rename
+channels/.lock/                     held while a channel manifest and the history log are rewritten
+channels/history.jsonl              one JSON line per manifest change: who, when, channel, version, number, digest
+```
+Two publishers of one version race only at the rename: each uploads into its own `.incoming` folder, takes the
+version's lock, checks that `releases/<version>` is absent and renames. The loser finds the folder there, compares
+it with its own input and reports "unchanged" (same bytes) or a conflict (exit 2); nothing it did is visible.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from releng import semver
+from releng.errors import BadInput, ExternalError
+from releng.transport import Transport, TransportError, lock, mkdirs, switch_symlink, write_atomic
+
+RELEASES, INCOMING, LOCKS, CHANNELS = "releases", "releases/.incoming", "releases/.locks", "channels"
+HISTORY = "channels/history.jsonl"
+# A plain file name: no separators, no leading dot or dash, nothing a shell would interpret (UPDATE_SECURITY item 8).
+_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+~-]*")
+_CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class Conflict(ExternalError):
+    """The version is already published on a server with different bytes: refused, nothing modified."""
+
+
+def check_name(name: object, what: str = "file name") -> str:
+    """A plain file name safe on a server and in a URL; BadInput otherwise (before anything connects)."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name or len(name) > 200:
+        raise BadInput(f"unsafe {what} {name!r}: only [A-Za-z0-9._+~-], no leading '.' or '-', no '..'")
+    return name
+
+
+def check_version(version: object) -> str:
+    """A SemVer version that is also a safe folder name."""
+    if not isinstance(version, str) or not semver.is_valid(version):
+        raise BadInput(f"not a SemVer 2.0.0 version: {version!r}")
+    return check_name(version, "version")
+
+
+def check_channel(channel: str) -> str:
+    if not _CHANNEL.fullmatch(channel):
+        raise BadInput(f"unsafe channel name {channel!r}: [a-z][a-z0-9_-]*")
+    return channel
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    name: str  # the file name in releases/<version>/
+    path: Path
+    size: int
+    sha256: str
+
+
+@dataclass
+class Outcome:
+    status: str = "failed"  # published | unchanged | failed
+    bytes_sent: int = 0
+    error: str | None = None
+
+
+def release_dir(version: str) -> str:
+    return f"{RELEASES}/{check_version(version)}"
+
+
+def _incoming(version: str, upload_id: str) -> str:
+    return f"{INCOMING}/{check_version(version)}.{check_name(upload_id, 'upload id')}"
+
+
+def compare_release(t: Transport, version: str, files: Sequence[LocalFile], verify: bool) -> None:
+    """Pass when `releases/<version>` holds exactly these files with these bytes; Conflict otherwise.
+
+    Sizes always; SHA256SUMS, its signature, the artifacts document and the notes byte for byte (they are small,
+    and SHA256SUMS vouches for every artifact); with `verify`, every artifact is hashed too.
+    """
+    folder = release_dir(version)
+    remote = set(t.listdir(folder))
+    differ = sorted(remote ^ {f.name for f in files})
+    if differ:
+        raise Conflict(f"{folder} is already published with other files ({', '.join(differ[:4])})", t.name)
+    for f in files:
+        rel = f"{folder}/{f.name}"
+        st = t.stat(rel)
+        if st is None or st.size != f.size:
+            raise Conflict(f"{rel} is already published with different bytes (size)", t.name)
+        small = f.size <= 1 << 20
+        if small or verify:
+            digest = _sha256(t.read_bytes(rel)) if small else t.hash_file(rel)[1]
+            if digest != f.sha256:
+                raise Conflict(f"{rel} is already published with different bytes", t.name)
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def publish_release(t: Transport, version: str, files: Sequence[LocalFile], upload_id: str, *,
+                    verify: bool = False) -> Outcome:
+    """Upload into `.incoming`, check every file, rename into `releases/<version>`: all or nothing is visible."""
+    out = Outcome()
+    folder = release_dir(version)
+    if t.lstat(folder) is not None:
+        compare_release(t, version, files, verify)
+        out.status = "unchanged"
+        return out
+    incoming = _incoming(version, upload_id)
+    try:
+        _upload(t, incoming, files, out, verify)
+    except TransportError:
+        if t.lstat(folder) is None:
+            raise
+        # A publisher of the same input (same .incoming folder) renamed it away first: judge its result below.
+        compare_release(t, version, files, verify)
+        out.status = "unchanged"
+        return out
+    mkdirs(t, LOCKS)
+    with lock(t, f"{LOCKS}/{version}"):
+        if t.lstat(folder) is None:
+            t.rename_noreplace(incoming, folder)
+            out.status = "published"
+            return out
+    # Another publisher won the race: our upload stays invisible; judge its result against our input.
+    _remove_folder(t, incoming)
+    compare_release(t, version, files, verify)
+    out.status = "unchanged"
+    return out
+
+
+def _upload(t: Transport, incoming: str, files: Sequence[LocalFile], out: Outcome, verify: bool) -> None:
+    mkdirs(t, incoming)
+    for f in files:
+        sent_before = t.bytes_sent
+        up = t.put_file(f.path, f"{incoming}/{f.name}")
+        out.bytes_sent += t.bytes_sent - sent_before
+        if up.sha256 != f.sha256 or up.size != f.size:
+            raise BadInput(f"{f.path} changed since it was listed (sha256 or size differs from the document)")
+    for f in files:  # item 5: sizes always, sha256 with --verify, all before the rename
+        rel = f"{incoming}/{f.name}"
+        st = t.stat(rel)
+        if st is None or st.size != f.size:
+            raise TransportError(f"{rel} is {st.size if st else 'missing'} bytes on the server, expected {f.size}",
+                                 t.name)
+        if verify and t.hash_file(rel)[1] != f.sha256:
+            t.remove(rel)  # the next run uploads it again
+            raise TransportError(f"{rel} does not hash to its sha256 on the server (removed; rerun)", t.name)
+
+
+def _remove_folder(t: Transport, rel: str) -> None:
+    for name in t.listdir(rel):
+        t.remove(f"{rel}/{name}")
+    t.rmdir(rel)
+
+
+@dataclass(frozen=True)
+class Channel:
+    envelope: bytes | None
+    payload: dict[str, Any] | None
+
+
+def read_channel(t: Transport, channel: str, trusted: Mapping[str, bytes]) -> Channel:
+    """The current manifest of `channel` on one server, verified with the trusted keys (None when absent)."""
+    from releng import manifest
+
+    rel = f"{CHANNELS}/{check_channel(channel)}.json"
+    if t.stat(rel) is None:
+        return Channel(None, None)
+    data = t.read_bytes(rel, 64 << 10)
+    return Channel(data, manifest.verify_envelope(data, trusted, f"{t.name}: {rel}"))
+
+
+@contextmanager
+def channel_locks(servers: Sequence[Transport]) -> Iterator[None]:
+    """Hold `channels/.lock` on every server, taken in the given (config) order so two writers cannot deadlock."""
+    with ExitStack() as stack:
+        for t in servers:
+            mkdirs(t, CHANNELS)
+            stack.enter_context(lock(t, f"{CHANNELS}/.lock"))
+        yield
+
+
+def write_channel(t: Transport, channel: str, envelope: bytes, record: Mapping[str, Any]) -> None:
+    """Replace the manifest with one rename, then append the change to the history log (caller holds the lock)."""
+    write_atomic(t, f"{CHANNELS}/{check_channel(channel)}.json", envelope)
+    append_history(t, record)
+
+
+def append_history(t: Transport, record: Mapping[str, Any]) -> None:
+    old = t.read_bytes(HISTORY, 64 << 20) if t.stat(HISTORY) is not None else b""
+    if old and not old.endswith(b"\n"):
+        old += b"\n"
+    line = json.dumps(dict(record), sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
+    write_atomic(t, HISTORY, old + line)
+
+
+def point_latest(t: Transport, version: str) -> None:
+    """Switch `releases/latest` to `version` without a moment where it does not resolve (item 6)."""
+    switch_symlink(t, posixpath.basename(release_dir(version)), f"{RELEASES}/latest")
+
+
+def load_config(path: Path | str) -> dict[str, Any]:
+    """Read and check update_server_config.json (docs/update-server.md); BadInput naming the bad key."""
+    where = str(path)
+    try:
+        cfg = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadInput("no such update server config", where) from None
+    except (OSError, ValueError) as e:
+        raise BadInput(f"cannot read update server config: {e}", where) from None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("servers"), list) or not cfg["servers"]:
+        raise BadInput("the config needs a non-empty \"servers\" list", where)
+    names: set[str] = set()
+    for i, spec in enumerate(cfg["servers"]):
+        at = f"{where}: servers[{i}]"
+        if not isinstance(spec, dict):
+            raise BadInput("a server must be an object", at)
+        name = check_name(spec.get("name"), "server name")
+        if name in names:
+            raise BadInput(f"two servers are named {name!r}", at)
+        names.add(name)
+        kind, root = spec.get("transport"), spec.get("root")
+        if kind not in ("local", "sftp"):
+            raise BadInput(f"transport must be \"local\" or \"sftp\", found {kind!r}", at)
+        if not isinstance(root, str) or not root or "\0" in root or ".." in root.split("/"):
+            raise BadInput("root must be a folder path without '..'", at)
+        if kind == "sftp":
+            if not root.startswith("/"):
+                raise BadInput("an sftp root must be an absolute path", at)
+            for key in ("host", "user", "known_hosts", "base_url"):
+                if not isinstance(spec.get(key), str) or not spec[key]:
+                    raise BadInput(f"an sftp server needs {key!r}", at)
+            port = spec.get("port", 22)
+            if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+                raise BadInput(f"port must be 1..65535, found {port!r}", at)
+    channels = cfg.setdefault("channels", ["dev", "beta", "stable"])
+    if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
+        raise BadInput("channels must be a list of names", where)
+    for c in channels:
+        check_channel(c)
+    man = cfg.setdefault("manifest", {})
+    days = man.setdefault("expires_days", 14)
+    if not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= 14:
+        raise BadInput(f"manifest.expires_days must be more than 0 and at most 14, found {days!r}", where)
+    man.setdefault("signing_key_env", "RELENG_SIGNING_KEY")
+    man.setdefault("prefer_kinds", ["tar.gz", "zip", "tar.zst", "deb", "pkg", "exe"])
+    return cfg

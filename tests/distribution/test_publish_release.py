@@ -1,0 +1,524 @@
+"""publish-release against real servers: a local folder and the session's OpenSSH sshd (no mocked SSH).
+
+UPDATE_SECURITY items 1-5 and 7-10 (item 6 is in tests/releng/test_transport.py), plus 12 and 14 as they touch
+publishing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from releng import artifacts, documents, manifest, signing, transport
+from releng._scripts.distribution import publish_release
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "distribution" / "publish_release.py"
+ARTIFACT = "gain-{v}-linux-x86_64.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("key") / "release.pem"
+    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return path
+
+
+@pytest.fixture
+def key(key_file):
+    return signing.load_private_key_file(key_file)
+
+
+def make_release(folder: Path, key, version: str = "1.2.0", size: int = 200_000, seed: int = 1,
+                 changes: bool = True) -> Path:
+    """A signed release folder as build-package writes it; returns its artifacts.json."""
+    folder.mkdir(parents=True)
+    data = random.Random(seed).randbytes(size)
+    name = ARTIFACT.format(v=version)
+    (folder / name).write_bytes(data)
+    arts = [artifacts.Artifact(name, "tar.gz", "linux", "x86_64", size, hashlib.sha256(data).hexdigest())]
+    sums = artifacts.sums_text(arts).encode()
+    (folder / artifacts.SUMS).write_bytes(sums)
+    sig = key.sign(sums)
+    (folder / artifacts.SIG).write_text(signing.signature_line(sig))
+    documents.write(folder / "artifacts.json", "artifacts", artifacts.document(
+        name="gain", version=version, commit=None, tag=None, platform="linux", arch="x86_64", source_date_epoch=0,
+        artifacts=arts, sums=sums, signature=sig, key=key, tools={}))
+    if changes:
+        documents.write(folder / "changes.json", "changes", {"repo_url": None, "tag_prefix": "v", "versions": [
+            {"version": version, "date": "2026-11-27", "tag": f"v{version}", "previous_tag": None, "url": None,
+             "entries": [{"category": "Added", "scope": None, "text": f"release {version}", "breaking": False,
+                          "breaking_text": None, "refs": [], "commit": "a" * 40, "type": "feat"}]}]})
+    return folder / "artifacts.json"
+
+
+def sftp_server(sshd, root: Path, name: str = "primary", **over) -> dict:
+    spec = {"name": name, "transport": "sftp", "host": sshd.host, "port": sshd.port, "user": sshd.user,
+            "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts), "root": str(root),
+            "base_url": f"https://{name}.example"}
+    spec.update(over)
+    return spec
+
+
+def write_config(path: Path, *servers: dict) -> Path:
+    path.write_text(json.dumps({"servers": list(servers), "channels": ["dev", "beta", "stable"],
+                                "manifest": {"expires_days": 7, "base_url": "https://updates.example"}}))
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """Every entry under a server root with its content digest (or link target) and mtime."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        if p.is_symlink():
+            out[str(p.relative_to(root))] = ("-> " + os.readlink(p), st.st_mtime_ns)
+        elif p.is_file():
+            out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mtime_ns)
+        else:
+            out[str(p.relative_to(root)) + "/"] = ("dir", 0)
+    return out
+
+
+def publish(config: Path, doc: Path, key_file: Path, *extra: str, channel: str = "dev") -> int:
+    args = ["--config", str(config), "--artifacts", str(doc), "--channel", channel, "--signing-key", str(key_file)]
+    if (doc.parent / "changes.json").exists():
+        args += ["--changes", str(doc.parent / "changes.json")]
+    return publish_release.main([*args, *extra])
+
+
+def record(doc: Path) -> dict:
+    return json.loads((doc.parent / "publish.json").read_text())
+
+
+def channel_payload(root: Path, key, channel: str = "dev") -> dict:
+    return manifest.verify_envelope((root / "channels" / f"{channel}.json").read_bytes(), {key.key_id: key.public_raw})
+
+
+def assert_published(root: Path, doc: Path) -> None:
+    """releases/<v>/ holds exactly the input folder's files, byte for byte, plus the notes."""
+    body = documents.read(doc, "artifacts")
+    folder = root / "releases" / body["version"]
+    names = {a["path"] for a in body["artifacts"]} | {"SHA256SUMS", "SHA256SUMS.sig", "artifacts.json"}
+    assert set(os.listdir(folder)) - {"RELEASE_NOTES.md"} == names
+    for name in names:
+        assert (folder / name).read_bytes() == (doc.parent / name).read_bytes(), name
+
+
+def assert_manifests_point_at_present_releases(root: Path, key) -> None:
+    """Item 10: no server serves a manifest that references a release it lacks."""
+    for path in (root / "channels").glob("*.json"):
+        payload = channel_payload(root, key, path.stem)
+        for art in payload["artifacts"].values():
+            rel = art["url"].split("/releases/", 1)[1]
+            assert (root / "releases" / rel).stat().st_size == art["size"]
+
+
+# --- the happy path -------------------------------------------------------------------------------------------
+
+
+def test_publish_to_a_local_folder(tmp_path, key, key_file, validate_document, capsys):
+    root = tmp_path / "server"
+    doc = make_release(tmp_path / "dist", key)
+    config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(root),
+                                                "base_url": "http://localhost:8000"})
+    assert publish(config, doc, key_file) == 0
+    assert_published(root, doc)
+    notes = (root / "releases" / "1.2.0" / "RELEASE_NOTES.md").read_text()
+    assert "## [1.2.0] - 2026-11-27" in notes and "release 1.2.0" in notes
+    payload = channel_payload(root, key)
+    assert payload["version"] == "1.2.0" and payload["manifest_number"] == 1 and payload["channel"] == "dev"
+    assert payload["artifacts"]["linux-x86_64"]["url"] == \
+        "https://updates.example/releases/1.2.0/gain-1.2.0-linux-x86_64.tar.gz"
+    assert "release 1.2.0" in payload["notes"]
+    rec = record(doc)
+    validate_document(rec)
+    assert rec["servers"][0]["status"] == "published" and rec["servers"][0]["manifest_number"] == 1
+    assert rec["servers"][0]["bytes_sent"] > 200_000
+    history = [json.loads(line) for line in (root / "channels" / "history.jsonl").read_text().splitlines()]
+    assert [h["manifest_number"] for h in history] == [1]
+    assert history[0]["sha256"] == hashlib.sha256((root / "channels" / "dev.json").read_bytes()).hexdigest()
+    assert not os.listdir(root / "releases" / ".incoming") and not os.listdir(root / "releases" / ".locks")
+    assert not (root / "releases" / "latest").exists()  # dev does not move latest
+    assert capsys.readouterr().out == ""
+
+
+def test_publish_over_sftp_then_republish_is_a_no_op(sshd, tmp_path, key, key_file, validate_document):
+    root = sshd.fresh_root("happy")
+    doc = make_release(tmp_path / "dist", key)
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    assert publish(config, doc, key_file, "--verify") == 0
+    assert_published(root, doc)
+    assert channel_payload(root, key)["manifest_number"] == 1
+    validate_document(record(doc))
+    before = snapshot(root)
+    time.sleep(0.02)
+    assert publish(config, doc, key_file, "--verify") == 0  # item 3: identical bytes: nothing modified
+    assert snapshot(root) == before
+    rec = record(doc)
+    assert rec["servers"][0]["status"] == "unchanged" and rec["servers"][0]["bytes_sent"] == 0
+    assert rec["servers"][0]["manifest_number"] == 1
+    assert rec["servers"][0]["release_url"] == "https://primary.example/releases/1.2.0/"
+
+
+def test_newer_versions_raise_the_manifest_number_and_log_history(tmp_path, key, key_file):
+    root = tmp_path / "server"
+    config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(root)})
+    for i, v in enumerate(["1.0.0", "1.1.0", "1.1.1"]):
+        assert publish(config, make_release(tmp_path / v, key, v, seed=i), key_file, channel="stable") == 0
+    assert channel_payload(root, key, "stable")["manifest_number"] == 3
+    assert os.readlink(root / "releases" / "latest") == "1.1.1"
+    lines = [json.loads(x) for x in (root / "channels" / "history.jsonl").read_text().splitlines()]
+    assert [(h["version"], h["manifest_number"]) for h in lines] == [("1.0.0", 1), ("1.1.0", 2), ("1.1.1", 3)]
+    assert all(h["who"] and h["at"].endswith("Z") and h["action"] == "publish" for h in lines)
+    # An older version published later does not move the channel back.
+    assert publish(config, make_release(tmp_path / "old", key, "1.0.1", seed=9), key_file, channel="stable") == 0
+    assert channel_payload(root, key, "stable")["version"] == "1.1.1"
+
+
+# --- refusals and faults ----------------------------------------------------------------------------------------
+
+
+def test_different_bytes_under_a_published_version_are_refused(sshd, tmp_path, key, key_file, capsys):
+    root = sshd.fresh_root("conflict")
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    assert publish(config, make_release(tmp_path / "a", key, seed=1), key_file) == 0
+    before = snapshot(root)
+    capsys.readouterr()
+    assert publish(config, make_release(tmp_path / "b", key, seed=2), key_file) == 2
+    assert "already published with different bytes" in capsys.readouterr().err
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("version", "1.0.0/../../etc", "SemVer"),
+    ("version", "../1.0.0", "SemVer"),
+    ("version", "1.0.0;rm -rf ~", "SemVer"),
+    ("version", "1.0.0\0", "SemVer"),
+    ("version", "-1.0.0", "SemVer"),
+    ("path", "../gain.tar.gz", "unsafe artifact name"),
+    ("path", "sub/gain.tar.gz", "unsafe artifact name"),
+    ("path", "gain$(reboot).tar.gz", "unsafe artifact name"),
+    ("path", "-rf", "unsafe artifact name"),
+    ("path", ".hidden", "unsafe artifact name"),
+    ("path", "a..b", "unsafe artifact name"),
+])
+def test_bad_names_are_refused_before_connecting(tmp_path, key, key_file, capsys, field, value, message):
+    """Item 8: the server is a port nothing listens on, so any attempt to connect would say so instead."""
+    doc = make_release(tmp_path / "dist", key)
+    body = json.loads(doc.read_text())
+    if field == "version":
+        body["version"] = value
+    else:
+        body["artifacts"][0]["path"] = value
+    doc.write_text(json.dumps(body))
+    config = write_config(tmp_path / "c.json", {
+        "name": "down", "transport": "sftp", "host": "127.0.0.1", "port": closed_port(), "user": "x",
+        "known_hosts": str(tmp_path / "none"), "root": "/srv/u", "base_url": "https://x"})
+    assert publish(config, doc, key_file) == 2
+    err = capsys.readouterr().err
+    assert message in err and "connect" not in err
+
+
+@pytest.mark.parametrize("which", ["unknown", "changed"])
+def test_unknown_or_changed_host_key_is_refused(sshd, tmp_path, key, key_file, capsys, which):
+    """Item 9: exit 2, and nothing was written on the server."""
+    root = sshd.fresh_root("hostkey")
+    known = sshd.empty_known_hosts if which == "unknown" else sshd.wrong_known_hosts
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root, known_hosts=str(known)))
+    assert publish(config, make_release(tmp_path / "dist", key), key_file) == 2
+    err = capsys.readouterr().err
+    assert "host key" in err and ("not in known_hosts" if which == "unknown" else "differs") in err
+    assert os.listdir(root) == []
+
+
+def test_wrong_client_key_and_permission_denied(sshd, tmp_path, key, key_file, capsys):
+    root = sshd.fresh_root("auth")
+    doc = make_release(tmp_path / "dist", key)
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root, key_file=str(sshd.wrong_client_key)))
+    assert publish(config, doc, key_file) == 2
+    assert "authentication failed" in capsys.readouterr().err
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root, key_file=str(sshd.readonly_client_key)))
+    assert publish(config, doc, key_file) == 2
+    assert "Permission denied" in capsys.readouterr().err
+    assert os.listdir(root) == []
+
+
+def test_a_mirror_that_is_down_is_named_and_a_rerun_completes_it(sshd, tmp_path, key, key_file, capsys):
+    """Item 10: the other mirror completes (release, then manifest); the rerun brings the same manifest to both."""
+    first, second = sshd.fresh_root("mirror1"), sshd.fresh_root("mirror2")
+    doc = make_release(tmp_path / "dist", key)
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, first, "one"),
+                          sftp_server(sshd, second, "two", port=closed_port()))
+    assert publish(config, doc, key_file) == 2
+    assert "error: two: cannot connect" in capsys.readouterr().err
+    rec = record(doc)
+    assert [(s["name"], s["status"]) for s in rec["servers"]] == [("one", "published"), ("two", "failed")]
+    assert_published(first, doc)
+    assert_manifests_point_at_present_releases(first, key)
+    assert os.listdir(second) == []
+    before = snapshot(first)
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, first, "one"), sftp_server(sshd, second, "two"))
+    assert publish(config, doc, key_file) == 0
+    assert snapshot(first) == before
+    assert_published(second, doc)
+    assert (second / "channels" / "dev.json").read_bytes() == (first / "channels" / "dev.json").read_bytes()
+    assert [(s["status"], s["manifest_number"]) for s in record(doc)["servers"]] == [("unchanged", 1),
+                                                                                    ("published", 1)]
+
+
+def test_a_corrupt_partial_upload_is_not_resumed(sshd, tmp_path, key, key_file):
+    """Item 4: a partial file that is not a prefix of the input is uploaded again from byte 0."""
+    root = sshd.fresh_root("corrupt")
+    doc = make_release(tmp_path / "dist", key, size=1_000_000, changes=False)
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    files = publish_release.local_files(documents.read(doc, "artifacts"), doc.parent, doc, None)
+    incoming = root / "releases" / ".incoming" / f"1.2.0.{publish_release.make_upload_id(files)}"
+    incoming.mkdir(parents=True)
+    good = (doc.parent / files[0].name).read_bytes()
+    (incoming / files[0].name).write_bytes(bytes(b ^ 1 for b in good[:400_000]))
+    assert publish(config, doc, key_file, "--dry-run") == 0
+    assert len((incoming / files[0].name).read_bytes()) == 400_000  # dry run: nothing written
+    assert publish(config, doc, key_file) == 0
+    assert_published(root, doc)
+    assert record(doc)["servers"][0]["bytes_sent"] == sum(f.size for f in files)
+    assert not incoming.exists()
+
+
+class ShortWrites(transport.LocalTransport):
+    """A disk that loses the last byte of one file after the upload: a fault only a check after upload can see."""
+
+    def __init__(self, root: Path, victim: str, flip: bool = False) -> None:
+        super().__init__("faulty", root)
+        self.victim, self.flip = victim, flip
+
+    def put_file(self, local: Path, rel: str) -> transport.Upload:
+        up = super().put_file(local, rel)
+        if rel.endswith(self.victim):
+            path = self.root / rel
+            data = path.read_bytes()
+            path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]) if self.flip else data[:-1])
+        return up
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_sizes_and_with_verify_hashes_are_checked_before_the_rename(tmp_path, key, flip):
+    """Item 5: a file that is short on the server (or, with verify, has other bytes) is never renamed into releases/."""
+    from releng import server_layout
+
+    doc = make_release(tmp_path / "dist", key, changes=False)
+    files = publish_release.local_files(documents.read(doc, "artifacts"), doc.parent, doc, None)
+    root = tmp_path / "server"
+    root.mkdir()
+    t = ShortWrites(root, files[0].name, flip=flip)
+    message = "does not hash" if flip else "bytes on the server"
+    with pytest.raises(transport.TransportError, match=message):
+        server_layout.publish_release(t, "1.2.0", files, "abc", verify=True)
+    assert not (root / "releases" / "1.2.0").exists()
+    if not flip:
+        assert server_layout.publish_release(transport.LocalTransport("ok", root), "1.2.0", files, "abc").status \
+            == "published"
+        assert_published(root, doc)
+
+
+def test_two_concurrent_publishes_of_one_version(sshd, tmp_path, key, key_file):
+    """Item 2: exactly one exits 0, the other non-zero, and the folder is byte-identical to one input."""
+    root = sshd.fresh_root("race")
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    docs = [make_release(tmp_path / f"in{i}", key, size=4_000_000, seed=10 + i, changes=False) for i in range(2)]
+    for attempt in range(3):
+        procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(d),
+                                   "--channel", "dev", "--signing-key", str(key_file)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in docs]
+        codes = [p.wait(60) for p in procs]
+        errs = [p.stderr.read() for p in procs]
+        assert sorted(codes) == [0, 2], errs
+        winner = docs[codes.index(0)]
+        assert_published(root, winner)
+        assert "already published with different bytes" in errs[codes.index(2)]
+        assert channel_payload(root, key)["artifacts"]["linux-x86_64"]["sha256"] == \
+            documents.read(winner, "artifacts")["artifacts"][0]["sha256"]
+        if attempt < 2:  # again, on a fresh root
+            root = sshd.fresh_root("race")
+            config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+
+
+def test_two_concurrent_publishes_of_the_same_input(sshd, tmp_path, key, key_file):
+    """Both share one .incoming folder: both exit 0 (one publishes, one finds it unchanged), the bytes are right."""
+    root = sshd.fresh_root("same")
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    doc = make_release(tmp_path / "in", key, size=8_000_000, changes=False)
+    procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(doc),
+                               "--channel", "dev", "--signing-key", str(key_file), "--out", str(tmp_path / f"r{i}")],
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    assert [p.wait(60) for p in procs] == [0, 0], [p.stderr.read() for p in procs]
+    assert_published(root, doc)
+    statuses = sorted(json.loads((tmp_path / f"r{i}").read_text())["servers"][0]["status"] for i in range(2))
+    assert statuses == ["published", "unchanged"]
+    assert channel_payload(root, key)["manifest_number"] == 1
+
+
+def test_killed_uploads_are_never_visible_and_resume(sshd, tmp_path, key, key_file):
+    """Items 1 and 4: kill -9 at 20 random byte offsets; releases/<v> is absent or complete throughout, and each
+    rerun sends no more than the missing bytes plus one chunk."""
+    root = sshd.fresh_root("kill")
+    size = 48 << 20
+    doc = make_release(tmp_path / "dist", key, size=size, changes=False)
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    name = ARTIFACT.format(v="1.2.0")
+    expected = (doc.parent / name).read_bytes()
+    release = root / "releases" / "1.2.0"
+    seen_partial, half_seen, done = [], [], threading.Event()
+    complete = sorted([name, "SHA256SUMS", "SHA256SUMS.sig", "artifacts.json"])
+
+    def watch() -> None:  # a poller: the release folder is absent or complete, never half there
+        while not done.is_set():
+            try:
+                if sorted(os.listdir(release)) != complete or (release / name).stat().st_size != size:
+                    half_seen.append(sorted(os.listdir(release)))
+            except FileNotFoundError:
+                pass
+            time.sleep(0.001)
+
+    poller = threading.Thread(target=watch)
+    poller.start()
+    rng = random.Random(7)
+    cmd = [sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(doc), "--channel", "dev",
+           "--signing-key", str(key_file)]
+    partial = None
+    try:
+        while len(seen_partial) < 20:
+            have = partial.stat().st_size if partial is not None else 0
+            offset = have + rng.randrange(128 << 10, 1 << 20)  # a random byte offset past the partial file's end
+            assert offset < size - (1 << 20), f"upload finished before 20 kills ({seen_partial})"
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while proc.poll() is None:
+                partial = partial or next(root.glob(f"releases/.incoming/*/{name}"), None)
+                if partial is not None and partial.exists() and partial.stat().st_size >= offset:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.0005)
+            proc.wait()
+            assert proc.returncode == -signal.SIGKILL
+            assert not release.exists()
+            seen_partial.append(offset)
+        time.sleep(0.3)  # let sshd finish the requests it had received
+        partial = next(root.glob(f"releases/.incoming/*/{name}"))
+        have = partial.stat().st_size
+        assert subprocess.run(cmd, capture_output=True).returncode == 0
+    finally:
+        done.set()
+        poller.join()
+    assert half_seen == []
+    assert (release / name).read_bytes() == expected
+    small = sum((doc.parent / n).stat().st_size for n in ("SHA256SUMS", "SHA256SUMS.sig", "artifacts.json"))
+    sent = record(doc)["servers"][0]["bytes_sent"]
+    assert sent <= size - have + small + 255 * 1024
+    assert sent >= size - have
+
+
+def test_manifest_rewrites_never_show_a_truncated_or_unverifiable_file(tmp_path, key):
+    """Item 7: 1000 rewrites by one rename each; a poller always reads a whole, verifying envelope."""
+    from datetime import UTC, datetime, timedelta
+
+    from releng import transport
+
+    t = transport.LocalTransport("local", tmp_path)
+    transport.mkdirs(t, "channels")
+    now = datetime.now(UTC).replace(microsecond=0)
+    trusted = {key.key_id: key.public_raw}
+    envelopes = [manifest.sign_envelope(manifest.build_manifest(
+        channel="dev", version="1.0.0", manifest_number=n, issued_at=now, expires_at=now + timedelta(days=1),
+        notes="x" * (n % 7 * 1000), artifacts={}), key, now=now) for n in range(1, 1001)]
+    transport.write_atomic(t, "channels/dev.json", envelopes[0])
+    failures, reads, done = [], [0], threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                manifest.verify_envelope((tmp_path / "channels" / "dev.json").read_bytes(), trusted)
+                reads[0] += 1
+            except Exception as e:  # noqa: BLE001 - any failure counts
+                failures.append(e)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    for env in envelopes[1:]:
+        transport.write_atomic(t, "channels/dev.json", env)
+    done.set()
+    poller.join()
+    assert failures == [] and reads[0] > 0
+
+
+def test_signing_key_from_the_environment_is_never_printed(tmp_path, key_file, capfd, monkeypatch):
+    """Item 14: the key comes from the variable the config names; its text appears in no output or document."""
+    secret = key_file.read_text()
+    monkeypatch.setenv("RELENG_SIGNING_KEY", secret)
+    key = signing.load_private_key_file(key_file)
+    doc = make_release(tmp_path / "dist", key)
+    config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(tmp_path / "s")})
+    args = ["--config", str(config), "--artifacts", str(doc), "--channel", "dev", "--json", "-v"]
+    assert publish_release.main(args) == 0
+    out = capfd.readouterr()
+    body = secret.splitlines()[1]
+    raw = key._key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                 serialization.NoEncryption())
+    for text in (out.out, out.err, *(p.read_text(errors="replace") for p in (tmp_path / "s").rglob("*")
+                                     if p.is_file())):
+        assert body not in text and base64.b64encode(raw).decode() not in text
+    monkeypatch.delenv("RELENG_SIGNING_KEY")
+    assert publish_release.main(args) == 2
+    assert "no signing key" in capfd.readouterr().err
+
+
+def test_an_unsigned_or_tampered_release_is_refused(tmp_path, key, key_file, capsys):
+    doc = make_release(tmp_path / "dist", key)
+    (doc.parent / "SHA256SUMS.sig").write_text(signing.signature_line(b"\0" * 64))
+    config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(tmp_path / "s")})
+    assert publish(config, doc, key_file) == 1
+    assert "does not verify" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(("server", "message"), [
+    ({"name": "x", "transport": "ftp", "root": "/srv"}, "transport must be"),
+    ({"name": "x", "transport": "sftp", "root": "srv", "host": "h", "user": "u", "known_hosts": "k",
+      "base_url": "u"}, "absolute"),
+    ({"name": "x", "transport": "sftp", "root": "/srv"}, "needs 'host'"),
+    ({"name": "x/y", "transport": "local", "root": "/srv"}, "unsafe server name"),
+    ({"name": "x", "transport": "local", "root": "/srv/../etc"}, "without '..'"),
+])
+def test_bad_configs_are_refused(tmp_path, key, key_file, capsys, server, message):
+    doc = make_release(tmp_path / "dist", key)
+    assert publish(write_config(tmp_path / "c.json", server), doc, key_file) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_shipped_config_is_valid_and_help_works(command):
+    from releng import server_layout
+
+    cfg = server_layout.load_config(publish_release.DEFAULT_CONFIG)
+    assert [s["name"] for s in cfg["servers"] if s.get("enabled", True)] == ["local"]
+    assert cfg["channels"] == ["dev", "beta", "stable"]
+    proc = command("publish-release", "--help")
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: publish-release")

@@ -1,0 +1,211 @@
+"""releng.transport: the local and SFTP transports behave alike (against a real sshd), and paths are checked."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from releng import transport
+from releng.errors import BadInput
+from releng.transport import LocalTransport, TransportError
+
+
+@pytest.mark.parametrize("rel", ["a", "a/b", "releases/1.0.0/x.tar.gz", "channels/.lock", ""])
+def test_check_rel_accepts(rel):
+    assert transport.check_rel(rel) == rel
+
+
+@pytest.mark.parametrize("rel", ["/etc", "a/../b", "..", "a//b", "a/", "./a", "a/\0b"])
+def test_check_rel_refuses(rel):
+    with pytest.raises(BadInput):
+        transport.check_rel(rel)
+
+
+@pytest.fixture(params=["local", "sftp"])
+def server(request, tmp_path):
+    """The same root reached both ways: a LocalTransport and an SftpTransport through the session sshd."""
+    if request.param == "local":
+        root = tmp_path / "root"
+        root.mkdir()
+        yield LocalTransport("local", root), root
+        return
+    from releng.transport_sftp import SftpTransport
+
+    sshd = request.getfixturevalue("sshd")
+    root = sshd.fresh_root("transport")
+    t = SftpTransport("sftp", host=sshd.host, port=sshd.port, user=sshd.user, root=str(root),
+                      known_hosts=str(sshd.known_hosts), key_file=str(sshd.client_key), base_url="https://u.example")
+    yield t, root
+    t.close()
+
+
+def test_mkdir_is_a_mutex_and_listdir(server):
+    t, root = server
+    assert t.mkdir("a") is True
+    assert t.mkdir("a") is False
+    transport.mkdirs(t, "a/b/c")
+    assert t.listdir("a") == ["b"]
+    assert t.listdir("missing") == []
+    assert t.stat("a/b").is_dir and t.stat("nope") is None
+
+
+def test_put_file_resumes_from_the_partial_file(server, tmp_path):
+    t, root = server
+    data = os.urandom(3 * transport.CHUNK + 17)
+    local = tmp_path / "f.bin"
+    local.write_bytes(data)
+    (root / "f.bin").write_bytes(data[:100_000])
+    up = t.put_file(local, "f.bin")
+    assert up.bytes_sent == len(data) - 100_000 and t.bytes_sent == up.bytes_sent
+    assert up.sha256 == hashlib.sha256(data).hexdigest()
+    assert (root / "f.bin").read_bytes() == data
+    assert t.hash_file("f.bin") == (len(data), up.sha256)
+    assert t.put_file(local, "f.bin").bytes_sent == 0  # complete already
+
+
+def test_put_file_restarts_when_the_partial_file_is_not_a_prefix(server, tmp_path):
+    t, root = server
+    data = os.urandom(500_000)
+    local = tmp_path / "f.bin"
+    local.write_bytes(data)
+    (root / "f.bin").write_bytes(b"x" * 200_000)  # same length as a prefix, other bytes
+    up = t.put_file(local, "f.bin")
+    assert up.bytes_sent == len(data)
+    assert (root / "f.bin").read_bytes() == data
+    (root / "f.bin").write_bytes(data + b"longer")
+    assert t.put_file(local, "f.bin").bytes_sent == len(data)
+    assert (root / "f.bin").read_bytes() == data
+
+
+def test_write_atomic_and_read_bytes(server):
+    t, root = server
+    transport.write_atomic(t, "m.json", b"one")
+    transport.write_atomic(t, "m.json", b"two")
+    assert t.read_bytes("m.json") == b"two"
+    assert sorted(os.listdir(root)) == ["m.json"]  # no temp file left
+    with pytest.raises(TransportError):
+        t.read_bytes("m.json", limit=2)
+
+
+def test_rename_noreplace_refuses_an_existing_folder(server):
+    t, root = server
+    transport.mkdirs(t, "in/a")
+    transport.mkdirs(t, "in/b")
+    transport.mkdirs(t, "out")
+    t.rename_noreplace("in/a", "out/v")
+    with pytest.raises(TransportError):
+        t.rename_noreplace("in/b", "out/v")
+    assert (root / "in" / "b").is_dir()
+
+
+def test_switch_symlink_replaces_the_link(server):
+    t, root = server
+    transport.mkdirs(t, "releases/1.0.0")
+    transport.mkdirs(t, "releases/1.1.0")
+    transport.switch_symlink(t, "1.0.0", "releases/latest")
+    transport.switch_symlink(t, "1.1.0", "releases/latest")
+    assert os.readlink(root / "releases" / "latest") == "1.1.0" == t.readlink("releases/latest")
+    assert sorted(os.listdir(root / "releases")) == ["1.0.0", "1.1.0", "latest"]
+
+
+def test_lock_waits_then_gives_up(server):
+    t, _ = server
+    with transport.lock(t, "L"):
+        started = time.monotonic()
+        with pytest.raises(TransportError, match="held by another"), transport.lock(t, "L", wait=0.2):
+            pass
+        assert time.monotonic() - started >= 0.2
+    with transport.lock(t, "L"):
+        pass
+
+
+class LoggingTransport(LocalTransport):
+    """A local transport that records every call: proof of the order of operations (item 6's call log)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__("log", root)
+        self.calls: list[tuple[str, ...]] = []
+
+    def symlink(self, target: str, rel: str) -> None:
+        self.calls.append(("symlink", target, rel))
+        super().symlink(target, rel)
+
+    def posix_rename(self, src: str, dst: str) -> None:
+        self.calls.append(("posix_rename", src, dst))
+        super().posix_rename(src, dst)
+
+    def remove(self, rel: str) -> None:
+        self.calls.append(("remove", rel))
+        super().remove(rel)
+
+    def rmdir(self, rel: str) -> None:
+        self.calls.append(("rmdir", rel))
+        super().rmdir(rel)
+
+
+def test_latest_is_never_unlinked_then_recreated(tmp_path):
+    """UPDATE_SECURITY item 6: the call log shows a new link renamed over `latest`, never a remove of it."""
+    t = LoggingTransport(tmp_path)
+    transport.mkdirs(t, "releases")
+    for v in ("1.0.0", "1.1.0", "1.2.0"):
+        transport.switch_symlink(t, v, "releases/latest")
+    assert not [c for c in t.calls if c[0] in ("remove", "rmdir")]
+    assert [c[0] for c in t.calls] == ["symlink", "posix_rename"] * 3
+    assert all(c[2] == "releases/latest" for c in t.calls if c[0] == "posix_rename")
+
+
+def test_latest_always_resolves_during_1000_switches(tmp_path):
+    """UPDATE_SECURITY item 6: a poller over 1000 switches never sees `latest` missing."""
+    t = LocalTransport("local", tmp_path)
+    for v in ("1.0.0", "1.1.0"):
+        transport.mkdirs(t, f"releases/{v}")
+        (tmp_path / "releases" / v / "f").write_text(v)
+    transport.switch_symlink(t, "1.0.0", "releases/latest")
+    misses, reads, done = [], [0], threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                (tmp_path / "releases" / "latest" / "f").read_text()
+                reads[0] += 1
+            except OSError as e:
+                misses.append(e)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    for i in range(1000):
+        transport.switch_symlink(t, ("1.0.0", "1.1.0")[i % 2], "releases/latest")
+    done.set()
+    poller.join()
+    assert misses == [] and reads[0] > 0
+
+
+def test_sftp_switches_latest_while_a_poller_reads(sshd, tmp_path):
+    from releng.transport_sftp import SftpTransport
+
+    root = sshd.fresh_root("latest")
+    t = SftpTransport("sftp", host=sshd.host, port=sshd.port, user=sshd.user, root=str(root),
+                      known_hosts=str(sshd.known_hosts), key_file=str(sshd.client_key), base_url="https://u.example")
+    for v in ("1.0.0", "1.1.0"):
+        transport.mkdirs(t, f"releases/{v}")
+    transport.switch_symlink(t, "1.0.0", "releases/latest")
+    misses, done = [], threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            if not (root / "releases" / "latest").is_dir():
+                misses.append(1)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    for i in range(200):
+        transport.switch_symlink(t, ("1.1.0", "1.0.0")[i % 2], "releases/latest")
+    done.set()
+    poller.join()
+    t.close()
+    assert misses == []
+    assert sorted(os.listdir(root / "releases")) == ["1.0.0", "1.1.0", "latest"]
