@@ -1,0 +1,149 @@
+"""CDN cache purges through Cloudflare's API (UPDATE_SECURITY items 35 and 36).
+
+`POST {api_base}/zones/{zone_id}/purge_cache` with `{"files": [<exact URL>, ...]}` and
+`Authorization: Bearer <token>`; the token comes from the environment variable named by `cdn.token_env` and is never
+printed. Cloudflare's documented limit (developers.cloudflare.com/cache/how-to/purge-cache: "max operations per
+request", 100 on every plan but Enterprise) caps a request at 100 URLs: longer lists are sent in batches. A 429 or
+5xx (or a dropped connection) is retried with exponential backoff, honouring `Retry-After`, for a bounded number of
+attempts. Callers purge only after the manifest swap and only mutable URLs (manifests, `releases/latest/...`), never
+a versioned artifact URL: those never change, so their cached copies are always right.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from releng.errors import BadInput, ExternalError
+
+MAX_URLS = 100  # Cloudflare: at most 100 purge operations (URLs) per request
+DEFAULT_API = "https://api.cloudflare.com/client/v4"
+MAX_WAIT = 60.0  # never sleep longer than this for one retry, whatever Retry-After says
+_ZONE = re.compile(r"[0-9a-f]{32}")
+
+
+class CdnError(ExternalError):
+    """The CDN refused or kept failing a purge (exit 2); the message never holds the token."""
+
+
+@dataclass
+class Purger:
+    api_base: str
+    zone_id: str
+    token: str = field(repr=False)
+    batch: int = MAX_URLS
+    attempts: int = 5
+    backoff: float = 1.0
+    timeout: float = 20.0
+    sleep: Callable[[float], None] = time.sleep
+    requests: int = 0  # POSTs sent, retries included
+
+    def purge(self, urls: Iterable[str]) -> list[str]:
+        """Purge every URL (deduplicated, order kept) in batches of at most `batch`; the URLs purged."""
+        todo = list(dict.fromkeys(check_url(u) for u in urls))
+        for i in range(0, len(todo), self.batch):
+            self._post({"files": todo[i:i + self.batch]})
+        return todo
+
+    def _post(self, body: Mapping[str, Any]) -> None:
+        url = f"{self.api_base.rstrip('/')}/zones/{self.zone_id}/purge_cache"
+        data = json.dumps(body).encode("utf-8")
+        for attempt in range(1, self.attempts + 1):
+            req = urllib.request.Request(url, data=data, method="POST", headers={
+                "Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
+                "Accept": "application/json", "User-Agent": "releng-cdn-purge"})
+            self.requests += 1
+            wait = self.backoff * 2 ** (attempt - 1)
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - https or test URL
+                    answer = _json(resp.read())
+                if answer.get("success") is True:
+                    return
+                raise CdnError(f"purge refused: {_errors(answer)}", "cdn")
+            except urllib.error.HTTPError as e:
+                answer = _json(e.read())
+                if e.code != 429 and e.code < 500:
+                    raise CdnError(f"purge refused: HTTP {e.code}: {_errors(answer)}", "cdn") from None
+                wait = retry_after(e.headers.get("Retry-After"), wait)
+                last = f"HTTP {e.code}: {_errors(answer)}"
+            except (urllib.error.URLError, OSError) as e:
+                last = f"connection failed: {getattr(e, 'reason', e)}"
+            if attempt < self.attempts:
+                self.sleep(min(wait, MAX_WAIT))
+        raise CdnError(f"purge failed after {self.attempts} attempts ({last})", "cdn")
+
+
+def retry_after(value: str | None, default: float) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); `default` when absent or garbled."""
+    if not value:
+        return default
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def check_url(url: str) -> str:
+    """An exact absolute http(s) URL, as the CDN's cache key holds it (no wildcard, no fragment)."""
+    if not isinstance(url, str) or not re.fullmatch(r"https?://[^\s/#*]+/[^\s#*]*", url):
+        raise BadInput(f"not an exact http(s) URL to purge: {url!r}")
+    return url
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data or b"{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _errors(answer: Mapping[str, Any]) -> str:
+    errors = answer.get("errors") or []
+    texts = [f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
+    return "; ".join(texts)[:300] or "no error message"
+
+
+def from_config(cfg: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Purger | None:
+    """The purger the config's `cdn` section describes; None when no provider is set. BadInput names the bad key."""
+    cdn = cfg.get("cdn") or {}
+    if not isinstance(cdn, dict):
+        raise BadInput("cdn must be an object")
+    provider = cdn.get("provider")
+    if provider is None:
+        return None
+    if provider != "cloudflare":
+        raise BadInput(f"cdn.provider must be \"cloudflare\" or null, found {provider!r}")
+    zone = cdn.get("zone_id")
+    if not isinstance(zone, str) or not _ZONE.fullmatch(zone):
+        raise BadInput("cdn.zone_id must be the zone's 32 hex digit id")
+    api = cdn.get("api_base") or DEFAULT_API
+    if not isinstance(api, str) or not re.fullmatch(r"https?://\S+", api):
+        raise BadInput(f"cdn.api_base must be an http(s) URL, found {api!r}")
+    batch = cdn.get("max_urls_per_request", MAX_URLS)
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 0 < batch <= MAX_URLS:
+        raise BadInput(f"cdn.max_urls_per_request must be 1..{MAX_URLS}, found {batch!r}")
+    env = cdn.get("token_env") or "RELENG_CDN_TOKEN"
+    token = (os.environ if environ is None else environ).get(env, "")
+    if not token.strip():
+        raise BadInput(f"no CDN token: set ${env} (cdn.token_env)")
+    return Purger(api, zone, token.strip(), batch=batch)
+
+
+def base_url(cfg: Mapping[str, Any], fallback: str) -> str:
+    """The public URL the CDN serves the update server's root at (cache keys are built on it)."""
+    cdn = cfg.get("cdn") or {}
+    base = cdn.get("base_url") or (cfg.get("manifest") or {}).get("base_url") or fallback
+    return str(base).rstrip("/")

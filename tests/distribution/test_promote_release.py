@@ -1,0 +1,416 @@
+"""promote-release against real servers (a local folder, the session's OpenSSH sshd) and a fake Cloudflare API.
+
+UPDATE_SECURITY items 12 (numbers only grow: a property test over random promote/rollout/halt sequences), 13 (expiry
+window), 14 (the CDN token never printed), 34 (history) and 36 (purge after the swap, never versioned URLs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from releng import artifacts, documents, manifest, signing
+from releng._scripts.distribution import promote_release, publish_release
+
+ZONE = "0123456789abcdef0123456789abcdef"
+TOKEN = "cf-test-token-Zq81xKp0s9"
+VERSIONS = ("1.2.0", "1.3.0")
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("key") / "release.pem"
+    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def key(key_file):
+    return signing.load_private_key_file(key_file)
+
+
+def make_release(folder: Path, key, version: str, seed: int) -> Path:
+    """A signed release folder as build-package writes it, with a changes document; returns its artifacts.json."""
+    folder.mkdir(parents=True)
+    data = random.Random(seed).randbytes(4000)
+    name = f"gain-{version}-linux-x86_64.tar.gz"
+    (folder / name).write_bytes(data)
+    arts = [artifacts.Artifact(name, "tar.gz", "linux", "x86_64", len(data), hashlib.sha256(data).hexdigest())]
+    sums = artifacts.sums_text(arts).encode()
+    (folder / artifacts.SUMS).write_bytes(sums)
+    sig = key.sign(sums)
+    (folder / artifacts.SIG).write_text(signing.signature_line(sig))
+    documents.write(folder / "artifacts.json", "artifacts", artifacts.document(
+        name="gain", version=version, commit=None, tag=None, platform="linux", arch="x86_64", source_date_epoch=0,
+        artifacts=arts, sums=sums, signature=sig, key=key, tools={}))
+    documents.write(folder / "changes.json", "changes", {"repo_url": None, "tag_prefix": "v", "versions": [
+        {"version": version, "date": "2026-11-27", "tag": f"v{version}", "previous_tag": None, "url": None,
+         "entries": [{"category": "Added", "scope": None, "text": f"release {version}", "breaking": False,
+                      "breaking_text": None, "refs": [], "commit": "a" * 40, "type": "feat"}]}]})
+    return folder / "artifacts.json"
+
+
+def write_config(path: Path, *servers: dict, cdn: dict | None = None) -> Path:
+    cfg = {"servers": list(servers), "channels": ["dev", "beta", "stable"],
+           "manifest": {"expires_days": 7, "base_url": "https://updates.example"}}
+    if cdn:
+        cfg["cdn"] = cdn
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def local(root: Path, name: str = "local") -> dict:
+    return {"name": name, "transport": "local", "root": str(root), "base_url": f"https://{name}.example"}
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, key, key_file) -> Path:
+    """A server root with 1.2.0 and 1.3.0 published, dev offering 1.3.0 (built once; tests copy it)."""
+    base = tmp_path_factory.mktemp("published")
+    root = base / "server"
+    config = write_config(base / "c.json", local(root))
+    for i, v in enumerate(VERSIONS):
+        doc = make_release(base / v, key, v, seed=i)
+        assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "dev",
+                                     "--changes", str(doc.parent / "changes.json"), "--signing-key",
+                                     str(key_file), "-q"]) == 0
+    return root
+
+
+@pytest.fixture
+def server(published, tmp_path) -> Path:
+    root = tmp_path / "server"
+    shutil.copytree(published, root, symlinks=True)
+    return root
+
+
+def promote(config: Path, key_file: Path, version: str, to: str, *extra: str) -> int:
+    return promote_release.main(["--config", str(config), version, "--to", to, "--signing-key", str(key_file),
+                                 *extra])
+
+
+def payload(root: Path, key, channel: str) -> dict:
+    return manifest.verify_envelope((root / "channels" / f"{channel}.json").read_bytes(), {key.key_id: key.public_raw})
+
+
+def history(root: Path) -> list[dict]:
+    return [json.loads(line) for line in (root / "channels" / "history.jsonl").read_text().splitlines()]
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        if p.is_symlink():
+            out[str(p.relative_to(root))] = ("-> " + os.readlink(p), st.st_mtime_ns)
+        elif p.is_file():
+            out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mtime_ns)
+        else:
+            out[str(p.relative_to(root)) + "/"] = ("dir", 0)
+    return out
+
+
+# --- the happy path -------------------------------------------------------------------------------------------
+
+
+def test_dev_to_beta_to_stable_with_a_staged_rollout(server, tmp_path, key, key_file, capsys):
+    config = write_config(tmp_path / "c.json", local(server))
+    assert promote(config, key_file, "1.3.0", "beta") == 0
+    beta = payload(server, key, "beta")
+    dev = payload(server, key, "dev")
+    assert (beta["version"], beta["manifest_number"], beta["rollout"]) == ("1.3.0", 1, {"percent": 100,
+                                                                                        "halted": False})
+    assert beta["artifacts"] == dev["artifacts"] and beta["notes"] == dev["notes"] and "release 1.3.0" in beta["notes"]
+    assert beta["artifacts"]["linux-x86_64"]["url"].startswith("https://updates.example/releases/1.3.0/")
+    # Item 13: a fresh window of the configured length, within the 14-day maximum.
+    window = manifest.parse_time(beta["expires_at"]) - manifest.parse_time(beta["issued_at"])
+    assert window == timedelta(days=7)
+    assert promote(config, key_file, "1.3.0", "stable", "--rollout", "10") == 0
+    stable = payload(server, key, "stable")
+    assert (stable["manifest_number"], stable["rollout"]) == (1, {"percent": 10, "halted": False})
+    assert not (server / "releases" / "latest").exists()  # latest moves only at 100%
+    assert promote(config, key_file, "1.3.0", "stable", "--rollout", "50") == 0
+    assert payload(server, key, "stable")["rollout"] == {"percent": 50, "halted": False}
+    assert promote(config, key_file, "1.3.0", "stable", "--halt") == 0
+    assert payload(server, key, "stable")["rollout"] == {"percent": 50, "halted": True}
+    assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100") == 0
+    final = payload(server, key, "stable")
+    assert (final["manifest_number"], final["rollout"]) == (4, {"percent": 100, "halted": False})
+    assert os.readlink(server / "releases" / "latest") == "1.3.0"
+    # Item 34: every change is in the history log, with its digest.
+    lines = [h for h in history(server) if h["channel"] == "stable"]
+    assert [(h["action"], h["manifest_number"]) for h in lines] == [
+        ("promote", 1), ("rollout", 2), ("halt", 3), ("rollout", 4)]
+    assert lines[-1]["sha256"] == hashlib.sha256((server / "channels" / "stable.json").read_bytes()).hexdigest()
+    assert capsys.readouterr().out == ""
+
+
+def test_rerun_changes_nothing_and_json_reports(server, tmp_path, key, key_file, capsys):
+    config = write_config(tmp_path / "c.json", local(server))
+    assert promote(config, key_file, "1.3.0", "beta") == 0
+    before = snapshot(server)
+    capsys.readouterr()
+    assert promote(config, key_file, "1.3.0", "beta", "--json") == 0
+    assert promote(config, key_file, "1.3.0", "beta", "--rollout", "100") == 0
+    assert snapshot(server) == before
+    body = json.loads(capsys.readouterr().out)
+    assert body["action"] == "unchanged" and body["manifest_number"] == 1 and body["servers"][0]["changes"] == []
+    assert promote(config, key_file, "1.3.0", "stable", "--out", str(tmp_path / "promote.json")) == 0
+    assert capsys.readouterr().out == ""
+    body = json.loads((tmp_path / "promote.json").read_text())
+    assert (body["action"], body["latest"], body["rollout"]["percent"]) == ("promote", "1.3.0", 100)
+
+
+def test_dry_run_prints_every_change_and_makes_none(server, tmp_path, key_file, capsys):
+    config = write_config(tmp_path / "c.json", local(server))
+    assert promote(config, key_file, "1.3.0", "beta") == 0
+    before = snapshot(server)
+    capsys.readouterr()
+    assert promote(config, key_file, "1.3.0", "stable", "--dry-run") == 0
+    assert snapshot(server) == before
+    err = capsys.readouterr().err
+    assert "would write channels/stable.json (manifest_number 1)" in err
+    assert "would point releases/latest at 1.3.0 on local" in err
+
+
+def test_hotfix_skips_a_channel_and_lowering_needs_force(server, tmp_path, key, key_file):
+    config = write_config(tmp_path / "c.json", local(server))
+    before = snapshot(server)
+    assert promote(config, key_file, "1.3.0", "stable") == 2  # not on beta
+    assert snapshot(server) == before
+    assert promote(config, key_file, "1.3.0", "stable", "--hotfix", "--rollout", "50") == 0
+    assert payload(server, key, "stable")["rollout"]["percent"] == 50
+    before = snapshot(server)
+    assert promote(config, key_file, "1.3.0", "stable", "--rollout", "10") == 2
+    assert snapshot(server) == before
+    assert promote(config, key_file, "1.3.0", "stable", "--rollout", "10", "--force") == 0
+    assert payload(server, key, "stable")["rollout"] == {"percent": 10, "halted": False}
+    # An older version cannot be promoted over a newer one (that is a rollback).
+    assert promote(config, key_file, "1.2.0", "stable", "--hotfix") == 2
+
+
+@pytest.mark.parametrize("argv", [
+    ["9.9.9", "--to", "beta"],  # not published
+    ["1.2", "--to", "beta"],  # malformed
+    ["../1.3.0", "--to", "beta"],
+    ["1.3.0", "--to", "dev"],  # dev is where publish-release puts releases
+    ["1.3.0", "--to", "nightly"],
+    ["1.3.0", "--to", "../beta"],
+    ["1.3.0", "--to", "beta", "--rollout", "0"],
+    ["1.3.0", "--to", "beta", "--rollout", "101"],
+    ["1.3.0", "--to", "beta", "--rollout", "ten"],
+    ["1.3.0", "--to", "beta", "--rollout", "nan"],
+    ["1.3.0", "--to", "beta", "--halt"],  # not on beta: nothing to halt
+    ["1.3.0", "--to", "beta", "--halt", "--rollout", "10"],
+    ["1.2.0", "--to", "beta"],  # dev offers 1.3.0, not 1.2.0
+])
+def test_bad_input_exits_2_and_changes_nothing(server, tmp_path, key_file, argv, capsys):
+    config = write_config(tmp_path / "c.json", local(server))
+    before = snapshot(server)
+    assert promote_release.main(["--config", str(config), "--signing-key", str(key_file), *argv]) == 2
+    assert snapshot(server) == before
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_mirror_without_the_release_is_refused_before_anything_changes(server, tmp_path, key_file):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    config = write_config(tmp_path / "c.json", local(server), local(mirror, "mirror"))
+    before = snapshot(server)
+    assert promote(config, key_file, "1.3.0", "beta") == 2
+    assert snapshot(server) == before and snapshot(mirror) == {}
+
+
+def test_promote_over_sftp_and_a_local_mirror(sshd, server, tmp_path, key, key_file):
+    remote = sshd.fresh_root("promote")
+    shutil.copytree(server, remote, symlinks=True, dirs_exist_ok=True)
+    spec = {"name": "primary", "transport": "sftp", "host": sshd.host, "port": sshd.port, "user": sshd.user,
+            "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts), "root": str(remote),
+            "base_url": "https://primary.example"}
+    config = write_config(tmp_path / "c.json", spec, local(server))
+    assert promote(config, key_file, "1.3.0", "stable", "--hotfix") == 0
+    for root in (remote, server):
+        assert payload(root, key, "stable")["version"] == "1.3.0"
+        assert os.readlink(root / "releases" / "latest") == "1.3.0"
+        assert history(root)[-1]["action"] == "promote"
+    assert (remote / "channels" / "stable.json").read_bytes() == (server / "channels" / "stable.json").read_bytes()
+    assert not (remote / "channels" / ".lock").exists()
+
+
+# --- the CDN (items 14, 36) -----------------------------------------------------------------------------------
+
+
+class FakeCloudflare(ThreadingHTTPServer):
+    def __init__(self, root: Path, key) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.root, self.key, self.files, self.manifests_seen, self.refuse = root, key, [], [], False
+        self.thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
+        self.thread.start()
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/client/v4"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeCloudflare
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        ok = (self.path == f"/client/v4/zones/{ZONE}/purge_cache" and self.headers["Authorization"] ==
+              f"Bearer {TOKEN}" and set(body) == {"files"} and 0 < len(body["files"]) <= 100
+              and not self.server.refuse)
+        if ok:
+            self.server.files += body["files"]
+            # Item 36: the purge comes after the swap: the manifest on disk is already the new one.
+            stable = self.server.root / "channels" / "stable.json"
+            self.server.manifests_seen.append(stable.read_bytes() if stable.exists() else None)
+        data = json.dumps({"success": ok, "errors": [] if ok else [{"code": 9109, "message": "bad"}]}).encode()
+        self.send_response(200 if ok else 400)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_promote_purges_only_mutable_urls_after_the_swap(server, tmp_path, key, key_file, capfd, monkeypatch):
+    fake = FakeCloudflare(server, key)
+    monkeypatch.setenv("RELENG_CDN_TOKEN", TOKEN)
+    cdn_cfg = {"provider": "cloudflare", "zone_id": ZONE, "api_base": fake.api, "token_env": "RELENG_CDN_TOKEN",
+               "base_url": "https://cdn.example"}
+    config = write_config(tmp_path / "c.json", local(server), cdn=cdn_cfg)
+    try:
+        assert promote(config, key_file, "1.3.0", "stable", "--hotfix", "--rollout", "10", "-v") == 0
+        assert fake.files == ["https://cdn.example/channels/stable.json"]
+        assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100", "--dry-run") == 0
+        assert len(fake.files) == 1
+        assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100", "--json") == 0
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    names = sorted(os.listdir(server / "releases" / "1.3.0"))
+    assert fake.files[1:] == ["https://cdn.example/channels/stable.json", "https://cdn.example/releases/latest/"] + [
+        f"https://cdn.example/releases/latest/{n}" for n in names]
+    assert "https://cdn.example/releases/latest/RELEASE_NOTES.md" in fake.files
+    assert not any("/releases/1.3.0/" in url for url in fake.files)  # versioned URLs never
+    assert fake.manifests_seen[-1] == (server / "channels" / "stable.json").read_bytes()
+    assert payload(server, key, "stable")["manifest_number"] == 2
+    out = capfd.readouterr()
+    assert TOKEN not in out.out + out.err  # item 14
+    assert json.loads(out.out)["purged"] == fake.files[1:]
+
+
+def test_a_missing_cdn_token_is_refused_before_anything_changes(server, tmp_path, key_file, monkeypatch):
+    monkeypatch.delenv("RELENG_CDN_TOKEN", raising=False)
+    config = write_config(tmp_path / "c.json", local(server), cdn={"provider": "cloudflare", "zone_id": ZONE})
+    before = snapshot(server)
+    assert promote(config, key_file, "1.3.0", "beta") == 2
+    assert snapshot(server) == before
+
+
+# --- item 12: numbers only grow -------------------------------------------------------------------------------
+
+OPERATION = st.one_of(
+    st.tuples(st.sampled_from(VERSIONS), st.sampled_from(["beta", "stable"]), st.sampled_from(["", "--hotfix"]),
+              st.sampled_from(["", "1", "10", "50", "100"]), st.just("promote")),
+    st.tuples(st.sampled_from(VERSIONS), st.sampled_from(["beta", "stable"]), st.just(""),
+              st.sampled_from(["1", "10", "50", "100"]), st.just("rollout")),
+    st.tuples(st.sampled_from(VERSIONS), st.sampled_from(["beta", "stable"]), st.just(""), st.just(""),
+              st.just("halt")),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(OPERATION, min_size=1, max_size=6))
+def test_manifest_numbers_strictly_grow_over_random_operations(published, key, key_file, ops, capsys):
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "server"
+        shutil.copytree(published, root, symlinks=True)
+        config = write_config(Path(tmp) / "c.json", local(root))
+        last = {c: payload(root, key, c)["manifest_number"] if (root / "channels" / f"{c}.json").exists() else 0
+                for c in ("dev", "beta", "stable")}
+        for version, channel, hotfix, percent, kind in ops:
+            argv = [version, "--to", channel] + ([hotfix] if hotfix else []) + (
+                ["--rollout", percent] if percent else []) + (["--halt"] if kind == "halt" else [])
+            path = root / "channels" / f"{channel}.json"
+            before = path.read_bytes() if path.exists() else None
+            code = promote_release.main(["--config", str(config), "--signing-key", str(key_file), "-q", *argv])
+            assert code in (0, 2)
+            after = path.read_bytes() if path.exists() else None
+            if code == 2 or after == before:
+                assert after == before
+                continue
+            assert after is not None
+            body = payload(root, key, channel)  # a valid signature
+            assert body["manifest_number"] > last[channel]
+            manifest.check_expiry_policy(body, manifest.parse_time(body["issued_at"]))
+            last[channel] = body["manifest_number"]
+            assert history(root)[-1]["manifest_number"] == body["manifest_number"]
+        for channel in ("beta", "stable"):
+            numbers = [h["manifest_number"] for h in history(root) if h["channel"] == channel]
+            assert numbers == sorted(set(numbers))
+    capsys.readouterr()
+
+
+def test_a_failed_purge_exits_2_after_the_change_and_a_rerun_purges(server, tmp_path, key, key_file, monkeypatch,
+                                                                   capsys):
+    fake = FakeCloudflare(server, key)
+    fake.refuse = True
+    monkeypatch.setenv("RELENG_CDN_TOKEN", TOKEN)
+    cdn_cfg = {"provider": "cloudflare", "zone_id": ZONE, "api_base": fake.api}
+    config = write_config(tmp_path / "c.json", local(server), cdn=cdn_cfg)
+    try:
+        assert promote(config, key_file, "1.3.0", "beta") == 2
+        assert "rerun the same command" in capsys.readouterr().err
+        assert payload(server, key, "beta")["manifest_number"] == 1  # the change itself is done
+        fake.refuse = False
+        assert promote(config, key_file, "1.3.0", "beta") == 0
+    finally:
+        fake.shutdown()
+        fake.server_close()
+    assert fake.files == ["https://updates.example/channels/beta.json"]
+    assert payload(server, key, "beta")["manifest_number"] == 1
+
+
+def test_a_rerun_repairs_a_lagging_mirror_with_the_same_bytes(server, tmp_path, key, key_file):
+    mirror = tmp_path / "mirror"
+    shutil.copytree(server, mirror, symlinks=True)
+    config = write_config(tmp_path / "c.json", local(server), local(mirror, "mirror"))
+    assert promote(config, key_file, "1.3.0", "beta") == 0
+    assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100") == 0
+    (mirror / "channels" / "stable.json").unlink()
+    (mirror / "releases" / "latest").unlink()  # as if the mirror failed half-way
+    assert promote(config, key_file, "1.3.0", "stable") == 0
+    assert (mirror / "channels" / "stable.json").read_bytes() == (server / "channels" / "stable.json").read_bytes()
+    assert os.readlink(mirror / "releases" / "latest") == "1.3.0"
+    assert history(mirror)[-1]["action"] == "sync" and history(server)[-1]["action"] == "promote"
+
+
+def test_a_manifest_close_to_expiry_is_re_signed_on_a_rerun(server, tmp_path, key, key_file):
+    config = write_config(tmp_path / "c.json", local(server))
+    assert promote(config, key_file, "1.3.0", "beta") == 0
+    body = payload(server, key, "beta")
+    now = manifest.parse_time(body["issued_at"])
+    body.update(issued_at=manifest.format_time(now - timedelta(days=6, hours=12)),
+                expires_at=manifest.format_time(now + timedelta(hours=12)))
+    (server / "channels" / "beta.json").write_bytes(manifest.sign_payload_bytes(manifest.payload_bytes(body), key))
+    assert promote(config, key_file, "1.3.0", "beta") == 0
+    fresh = payload(server, key, "beta")
+    assert fresh["manifest_number"] == 2 and manifest.parse_time(fresh["expires_at"]) - now >= timedelta(days=7)
+    assert history(server)[-1]["action"] == "refresh"
