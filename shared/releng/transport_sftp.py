@@ -18,7 +18,7 @@ import stat as st
 from pathlib import Path
 from typing import Any
 
-import paramiko  # type: ignore[import-untyped]  # no types-paramiko in the dev extras
+import paramiko
 
 from releng.transport import CHUNK, HostKeyError, Stat, TransportError, Upload, check_rel, hash_stream, read_prefix
 
@@ -47,8 +47,10 @@ def _raise_malloc_thresholds() -> None:
 def _fast_transport(sock: Any, **kwargs: Any) -> paramiko.Transport:
     kwargs.update(default_window_size=WINDOW, default_max_packet_size=PACKET)
     t = paramiko.Transport(sock, **kwargs)
-    offered = t._preferred_ciphers  # noqa: SLF001 - paramiko has no public knob for the order
-    t._preferred_ciphers = tuple(c for c in CIPHERS if c in offered) + tuple(c for c in offered if c not in CIPHERS)
+    # paramiko has no public knob for the cipher order: its private `_preferred_ciphers` is the order offered.
+    offered: tuple[str, ...] = getattr(t, "_preferred_ciphers")  # noqa: B009
+    ordered = tuple(c for c in CIPHERS if c in offered) + tuple(c for c in offered if c not in CIPHERS)
+    setattr(t, "_preferred_ciphers", ordered)  # noqa: B010
     return t
 
 
@@ -189,7 +191,7 @@ class SftpTransport:
             with self._sftp.open(self._p(rel), "r", bufsize=0) as f:
                 # 255 KiB read requests, all queued at once: ~200 MiB/s; prefetch's default 32 KiB: ~5 MiB/s.
                 f.MAX_REQUEST_SIZE = CHUNK
-                size = f.stat().st_size if limit is None else limit
+                size = (f.stat().st_size or 0) if limit is None else limit
                 f.prefetch(size)
                 left = [size]
 
