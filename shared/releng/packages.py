@@ -1,0 +1,194 @@
+"""Turn a checked staging tree into a release folder: archives and installers, then SHA256SUMS, its signature and
+the releng/artifacts document. Every file lands in the folder by rename, complete or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from releng import archive, archive_io, artifacts, documents, installers, plugins, signing
+from releng.artifacts import Artifact, Failed
+from releng.errors import ExternalError
+
+
+@dataclass
+class Plan:
+    """Everything the packagers need about one build."""
+
+    meta: installers.Meta
+    platform: str
+    arch: str
+    host: str  # the platform this runs on
+    stage: Path
+    entries: list[archive.Entry]
+    bundles: list[plugins.Bundle]
+    work: Path  # scratch folder for installer roots and scripts
+    out: Path
+    mtime: int
+    jobs: int
+    levels: Mapping[str, int]
+    templates: Path  # folder of installer templates
+    archive_root: str
+    macos_prefix: str = "/usr/local"
+    progress: bool = False
+    verbose: bool = False
+    notes: list[str] = field(default_factory=list)  # what could not run here, for the caller to show
+    tools: dict[str, str] = field(default_factory=dict)
+
+    def file_name(self, kind: str) -> str:
+        return artifacts.artifact_name(self.meta.name, self.meta.version, self.platform, self.arch, kind)
+
+    def artifact(self, kind: str, size: int, sha256: str) -> Artifact:
+        return Artifact(self.file_name(kind), kind, self.platform, self.arch, size, sha256)
+
+
+def produce(plan: Plan, kind: str) -> Artifact | None:
+    """Make one artifact in plan.out; None when its tool does not exist on this (other) platform."""
+    makers: dict[str, Callable[[Plan, str], Artifact | None]] = {
+        "tar.gz": _archive, "tar.zst": _archive, "zip": _archive, "deb": _deb, "exe": _exe, "pkg": _pkg}
+    plan.out.mkdir(parents=True, exist_ok=True)
+    return makers[kind](plan, kind)
+
+
+def _archive(plan: Plan, kind: str) -> Artifact:
+    install = archive.generated("INSTALL.txt", plugins.install_text(plan.bundles, plan.platform,
+                                                                     plan.meta.name).encode("utf-8"))
+    entries = archive.under(plan.archive_root, archive.sort_entries([*plan.entries, install]))
+    target = plan.out / plan.file_name(kind)
+    progress = archive_io.Progress(f"compressing {target.name}", archive.total_size(entries), plan.progress)
+    try:
+        size, digest = archive.write(kind, entries, target, mtime=plan.mtime, jobs=plan.jobs,
+                                     level=plan.levels.get(kind), progress=progress)
+    finally:
+        progress.close()
+    if kind == "tar.zst":
+        import zstandard
+
+        plan.tools["zstd"] = zstandard.ZSTD_VERSION if isinstance(zstandard.ZSTD_VERSION, str) else \
+            ".".join(map(str, zstandard.ZSTD_VERSION))
+    else:
+        import zlib
+
+        plan.tools["zlib"] = zlib.ZLIB_RUNTIME_VERSION
+    return plan.artifact(kind, size, digest)
+
+
+def _tool(plan: Plan, names: Sequence[str], hint: str) -> str | None:
+    """The first of `names` on PATH; on the target platform a missing one is an error, elsewhere None."""
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    if plan.host == plan.platform:
+        raise ExternalError(f"{names[0]} not found on PATH: {hint}")
+    return None
+
+
+def _run_tool(argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    done = subprocess.run(list(argv), capture_output=True, text=True, errors="replace", env=env,
+                          stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        shown = (done.stderr or done.stdout).strip().splitlines()
+        raise Failed(f"{Path(argv[0]).name} failed (exit {done.returncode}): {shown[-1] if shown else 'no output'}")
+
+
+def _adopt(plan: Plan, kind: str, built: Path) -> Artifact:
+    """Move a tool's output into plan.out under its final name (same folder: a rename), hashing it first."""
+    target = plan.out / plan.file_name(kind)
+    tmp = archive_io.temp_path(target)
+    try:
+        shutil.move(str(built), tmp)
+        size, digest = archive_io.sha256_file(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return plan.artifact(kind, size, digest)
+
+
+def _deb(plan: Plan, kind: str) -> Artifact:
+    dpkg_deb = _tool(plan, ["dpkg-deb"], "install dpkg (apt-get install dpkg)")
+    assert dpkg_deb is not None
+    arch = installers.DEB_ARCH.get(plan.arch, plan.arch)
+    root = installers.deb_root(plan.entries, plan.bundles, plan.meta, arch, plan.work / "deb-root", plan.mtime)
+    built = plan.out / f".{plan.file_name(kind)}.dpkg{archive_io.TMP_SUFFIX}"
+    try:
+        _run_tool([dpkg_deb, *installers.deb_command(root, built)[1:]],
+                  dict(os.environ, SOURCE_DATE_EPOCH=str(plan.mtime)))
+        version = subprocess.run([dpkg_deb, "--version"], capture_output=True, text=True).stdout.split()
+        plan.tools["dpkg-deb"] = next((w for w in version if w[:1].isdigit()), "unknown")
+        return _adopt(plan, kind, built)
+    finally:
+        built.unlink(missing_ok=True)
+
+
+def _exe(plan: Plan, kind: str) -> Artifact | None:
+    template = (plan.templates / "windows.iss.in").read_text(encoding="utf-8")
+    license_file = next((e.name for e in plan.entries if e.name.endswith("/LICENSE")), None)
+    plan.work.mkdir(parents=True, exist_ok=True)
+    iss = plan.work / f"{plan.meta.name}.iss"
+    text = installers.inno_script(template, plan.meta, plan.arch, plan.entries, plan.bundles,
+                                  source_dir=os.path.relpath(plan.stage, plan.work),
+                                  output_base=plan.file_name(kind).removesuffix(".exe"), mtime=plan.mtime,
+                                  license_file=license_file)
+    documents.write_text_atomic(iss, text)
+    iscc = _tool(plan, ["iscc", "ISCC.exe"], "install Inno Setup 6.3 or newer (choco install innosetup)")
+    if iscc is None:
+        plan.notes.append(f"iscc not found: generated {iss}; it is compiled on Windows")
+        return None
+    output = plan.work / "iscc-out"
+    shutil.rmtree(output, ignore_errors=True)
+    _run_tool([iscc, *installers.iscc_command(iss, output)[1:]])
+    return _adopt(plan, kind, output / plan.file_name(kind))
+
+
+def _pkg(plan: Plan, kind: str) -> Artifact | None:
+    template = (plan.templates / "macos-distribution.xml.in").read_text(encoding="utf-8")
+    work = plan.work / "pkg"
+    built = work / plan.file_name(kind)
+    mac = installers.macos_plan(plan.entries, plan.bundles, plan.meta, plan.arch, template, work=work,
+                                output=built, prefix=plan.macos_prefix)
+    work.mkdir(parents=True, exist_ok=True)
+    for name, data in mac.files.items():
+        (work / name).write_bytes(data)
+    tools = [_tool(plan, [argv[0]], "run on macOS with the Xcode command-line tools") for argv in mac.commands]
+    if None in tools:
+        plan.notes.append("pkgbuild/productbuild not found: the .pkg is built on macOS with "
+                          + " && ".join(" ".join(c) for c in mac.commands))
+        return None
+    for component, entries in mac.roots.items():
+        installers.lay_out(entries, work / "roots" / component, plan.mtime)
+    (work / "packages").mkdir(exist_ok=True)
+    for tool, argv in zip(tools, mac.commands, strict=True):
+        assert tool is not None
+        _run_tool([tool, *argv[1:]], dict(os.environ, SOURCE_DATE_EPOCH=str(plan.mtime)))
+    return _adopt(plan, kind, built)
+
+
+def rehash(plan: Plan, artifact: Artifact) -> Artifact:
+    """The artifact's size and sha256 again, after a code-sign step changed it in place."""
+    size, digest = archive_io.sha256_file(plan.out / artifact.path)
+    return plan.artifact(artifact.kind, size, digest)
+
+
+def finish(out: Path, found: Sequence[Artifact], key: signing.SigningKey | None, body: dict[str, Any]) -> str:
+    """Write SHA256SUMS, SHA256SUMS.sig (when signed) and artifacts.json; return the document's text."""
+    sums = artifacts.sums_text(found).encode("ascii")
+    documents.write_bytes_atomic(out / artifacts.SUMS, sums, mode=0o644)
+    signature = key.sign(sums) if key is not None else None
+    if signature is not None:
+        documents.write_bytes_atomic(out / artifacts.SIG, signing.signature_line(signature).encode(), mode=0o644)
+    doc = artifacts.document(artifacts=found, sums=sums, signature=signature, key=key, **body)
+    text = documents.dumps("artifacts", doc)
+    documents.write_bytes_atomic(out / artifacts.DOCUMENT, text.encode("utf-8"), mode=0o644)
+    if key is None:
+        sys.stderr.write("warning: unsigned build: no SHA256SUMS.sig (a test build only)\n")
+    return text
