@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from releng import semver
@@ -45,10 +47,10 @@ class Section:
     date: str | None  # YYYY-MM-DD, None when the heading has no date
     yanked: bool
     text: str  # the heading line up to the next heading or the link block, byte for byte
+    key: str = ""  # "unreleased" or the version: set from `version`
 
-    @property
-    def key(self) -> str:
-        return "unreleased" if self.version is None else str(self.version)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", "unreleased" if self.version is None else str(self.version))
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,17 @@ class Changelog:
     sections: tuple[Section, ...]
     links: tuple[tuple[str, str], ...]  # (label lowercased, exact line) of the link definitions at the end
 
+    @cached_property
+    def _by_key(self) -> dict[str, Section]:
+        return {s.key: s for s in self.sections}
+
     def find(self, version: semver.Version | str | None) -> Section | None:
         """The section of `version` (None or "unreleased": the unreleased one)."""
         key = "unreleased" if version is None or str(version).lower() == "unreleased" else str(version)
-        return next((s for s in self.sections if s.key == key), None)
+        return self._by_key.get(key)
+
+
+EMPTY = Changelog("", (), ())
 
 
 def parse(text: str, where: str = "CHANGELOG.md", unreleased: str = "Unreleased") -> Changelog:
@@ -91,6 +100,17 @@ def parse(text: str, where: str = "CHANGELOG.md", unreleased: str = "Unreleased"
         sections.append(section)
     preamble = "".join(lines[: starts[0] if starts else end])
     return Changelog(preamble, tuple(sections), links)
+
+
+def read(path: Path, unreleased: str = "Unreleased", sections: bool = True) -> tuple[str | None, Changelog]:
+    """A changelog file's text (None when there is none) and, if `sections`, its sections; BadInput when unreadable."""
+    try:
+        text = path.read_bytes().decode("utf-8")  # bytes: \r\n stays as it is
+    except FileNotFoundError:
+        return None, EMPTY
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read the changelog: {e}", str(path)) from None
+    return text, parse(text, str(path), unreleased) if sections else EMPTY
 
 
 def _section(heading: str, text: str, unreleased: str, where: str) -> Section:
@@ -130,36 +150,59 @@ def render_section(release: Mapping[str, Any], cfg: Mapping[str, Any], unrelease
     out = [heading(release, unreleased)]
     for name in names:
         out.append(f"\n### {name}\n\n")
-        entries = sorted(groups[name], key=lambda e: not e["breaking"])  # stable: keeps history order
-        out.extend(_line(e, label, issue, commit) for e in entries)
+        group = groups[name]
+        if any(e["breaking"] for e in group):  # breaking first, history order otherwise
+            group = [e for e in group if e["breaking"]] + [e for e in group if not e["breaking"]]
+        out.extend([_line(e, label, issue, commit) for e in group])
     return "".join(out)
 
 
 def _line(entry: Mapping[str, Any], label: str, issue: str | None, commit: str | None) -> str:
-    text = " ".join(entry["text"].split())
-    note = " ".join((entry["breaking_text"] or "").split()) if entry["breaking"] else ""
-    if note and note != text:
-        text = f"{text} \u2014 {note}"
-    shown = {int(n) for n in _ISSUE.findall(text)}
-    if issue:
-        text = _ISSUE.sub(lambda m: f"[#{m[1]}]({issue.format(number=m[1])})", text)
+    text, refs, sha = entry["text"], entry["refs"], entry["commit"]
+    if "\n" in text or "  " in text:
+        text = " ".join(text.split())
+    if entry["breaking"] and entry["breaking_text"]:
+        note = " ".join(entry["breaking_text"].split())
+        if note != text:
+            text = f"{text} \u2014 {note}"
+    if "#" in text:
+        shown = {int(n) for n in _ISSUE.findall(text)}
+        refs = [n for n in refs if n not in shown]
+        if issue:
+            text = _ISSUE.sub(lambda m: f"[#{m[1]}]({issue.format(number=m[1])})", text)
     if entry["scope"]:
         text = f"**{entry['scope']}:** {text}"
     if entry["breaking"]:
         text = f"{label} {text}"
-    refs = [f"[#{n}]({issue.format(number=n)})" if issue else f"#{n}" for n in entry["refs"] if n not in shown]
-    sha = entry["commit"]
-    refs.append(f"[{sha[:7]}]({commit.format(sha=sha)})" if commit else sha[:7])
-    return f"- {text} ({', '.join(refs)})\n"
+    link = f"[{sha[:7]}]({commit.format(sha=sha)})" if commit else sha[:7]
+    if refs:
+        link = ", ".join([f"[#{n}]({issue.format(number=n)})" if issue else f"#{n}" for n in refs] + [link])
+    return f"- {text} ({link})\n"
 
 
-def template(cfg: Mapping[str, Any], key: str, default: str = "") -> str | None:
-    """A URL template from the changelog config with `{repo_url}` filled in; None when it can't make a URL."""
-    value = cfg.get(key, default)
+URLS = {  # the defaults of changelog_config.yml, for callers that pass a partial config
+    "commit_url": "{repo_url}/commit/{sha}",
+    "issue_url": "{repo_url}/issues/{number}",
+    "compare_url": "{repo_url}/compare/{previous}...{current}",
+    "tag_url": "{repo_url}/releases/tag/{current}",
+}
+
+
+def template(cfg: Mapping[str, Any], key: str) -> str | None:
+    """A URL template from the changelog config with `{repo_url}` filled in; None when it can't make a URL.
+
+    BadInput for a template naming a field other than sha, number, previous and current.
+    """
+    value = cfg.get(key, URLS[key])
     repo_url = str(cfg.get("repo_url") or "").rstrip("/")
     if not value or ("{repo_url}" in value and not repo_url):
         return None
-    return str(value).replace("{repo_url}", repo_url)
+    value = str(value).replace("{repo_url}", repo_url)
+    try:
+        value.format(sha="0", number=0, previous="a", current="b")
+    except (KeyError, IndexError, ValueError) as e:
+        raise BadInput(f"changelog.{key}: not a URL template ({type(e).__name__}: {e})", value) from None
+    return value
 
 
 def link(release: Mapping[str, Any], cfg: Mapping[str, Any]) -> str | None:
@@ -168,7 +211,7 @@ def link(release: Mapping[str, Any], cfg: Mapping[str, Any]) -> str | None:
     if release["previous_tag"]:
         url = template(cfg, "compare_url")
         return url.format(previous=release["previous_tag"], current=current) if url else None
-    url = template(cfg, "tag_url", "{repo_url}/releases/tag/{current}")
+    url = template(cfg, "tag_url")
     return url.format(current=current) if url and release["tag"] else None
 
 
@@ -191,7 +234,10 @@ def update(old: Changelog, new: Sequence[tuple[str, str, str | None]], drop: Ite
             at = 0
         else:
             at = max(at, 1 if order and order[0] is None else 0)
-            while at < len(order) and (order[at] is None or not order[at] < version):
+            while at < len(order):
+                here = order[at]
+                if here is not None and here < version:
+                    break
                 at += 1
         chunks.insert(at, (key, text))
         order.insert(at, version)
@@ -206,7 +252,7 @@ def update(old: Changelog, new: Sequence[tuple[str, str, str | None]], drop: Ite
             lines.append(f"[{unreleased if key == 'unreleased' else key}]: {urls[key]}\n")
         elif label in existing:
             lines.append(existing[label])
-    used = set(labels.values())
+    used = set(labels.values()) | gone
     lines += [line for label, line in old.links if label not in used]
     preamble = old.preamble if old.preamble or old.sections else PREAMBLE
     return join([preamble, *(text for _, text in chunks), "".join(_eol(line) for line in lines)])
@@ -219,14 +265,14 @@ def _eol(line: str) -> str:
 def join(chunks: Iterable[str]) -> str:
     """Concatenate blocks of Markdown with one blank line between blocks that don't already end in one."""
     out: list[str] = []
-    last = ""
+    tail = ""  # the last few characters written: enough to see a blank line, \r\n included
     for chunk in chunks:
         if not chunk:
             continue
-        if out and not last.endswith("\n\n"):
-            out.append("\n" if last.endswith("\n") else "\n\n")
+        if out and not tail.replace("\r", "").endswith("\n\n"):
+            out.append("\n" if tail.endswith("\n") else "\n\n")
         out.append(chunk)
-        last = (last + chunk)[-2:]
-    if not last.endswith("\n"):
+        tail = (tail + chunk)[-4:]
+    if not tail.endswith("\n"):
         out.append("\n")
     return "".join(out)

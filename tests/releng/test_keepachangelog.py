@@ -1,0 +1,129 @@
+"""releng.keepachangelog: reading sections, rendering them, editing a file in place byte for byte."""
+
+from __future__ import annotations
+
+import keepachangelog as pypi_keepachangelog
+import pytest
+from releng import keepachangelog, semver
+from releng.errors import BadInput
+
+FILE = """\
+# Changelog
+
+Intro text, kept.
+
+## [Unreleased]
+
+### Added
+
+- something
+
+## [1.1.0] - 2024-02-01 [YANKED]
+
+Hand-written.
+
+```
+## not a heading inside a fence
+```
+
+## 1.0.0 - 2024-01-01
+
+- first
+
+[unreleased]: https://example.com/compare/v1.1.0...HEAD
+[1.1.0]: https://example.com/compare/v1.0.0...v1.1.0
+[other]: https://example.com/other
+"""
+
+
+def entry(text="a change", category="Added", **kw):
+    return {"category": category, "scope": None, "text": text, "breaking": False, "breaking_text": None,
+            "refs": [], "commit": "0123456789abcdef0123456789abcdef01234567", "type": "feat", **kw}
+
+
+def test_parse_splits_preamble_sections_and_links():
+    log = keepachangelog.parse(FILE)
+    assert log.preamble == "# Changelog\n\nIntro text, kept.\n\n"
+    assert [(s.key, s.date, s.yanked) for s in log.sections] == [
+        ("unreleased", None, False), ("1.1.0", "2024-02-01", True), ("1.0.0", "2024-01-01", False)]
+    assert log.sections[1].text.startswith("## [1.1.0] - 2024-02-01 [YANKED]\n\nHand-written.\n\n```\n## not")
+    assert log.sections[2].text == "## 1.0.0 - 2024-01-01\n\n- first\n\n"
+    assert [label for label, _ in log.links] == ["unreleased", "1.1.0", "other"]
+    assert log.preamble + "".join(s.text for s in log.sections) + "".join(line for _, line in log.links) == FILE
+    assert log.find(semver.parse("1.0.0")) is log.sections[2] and log.find(None) is log.sections[0]
+    assert log.find("2.0.0") is None
+
+
+@pytest.mark.parametrize(("heading", "message"), [
+    ("## Version 1 (2024)", "cannot read section heading"),
+    ("## [v1.0.0] - 2024-01-01", "names no SemVer version"),
+    ("## [1.0.0] - 24-01-01", "cannot read section heading"),
+    ("## [Unreleased] - 2024-01-01", "has a date"),
+])
+def test_unreadable_headings_are_bad_input(heading, message):
+    with pytest.raises(BadInput, match=message) as e:
+        keepachangelog.parse(f"# Changelog\n\n{heading}\n", "CHANGELOG.md")
+    assert e.value.where == "CHANGELOG.md:3"
+
+
+def test_update_replaces_inserts_drops_and_keeps_every_other_byte():
+    log = keepachangelog.parse(FILE)
+    new = [("unreleased", "## [Unreleased]\n", "https://example.com/compare/v1.2.0...HEAD"),
+           ("1.2.0", "## [1.2.0] - 2024-03-01\n\n### Fixed\n\n- x\n", "https://example.com/compare/v1.1.0...v1.2.0")]
+    text = keepachangelog.update(log, new)
+    assert text.startswith("# Changelog\n\nIntro text, kept.\n\n## [Unreleased]\n\n## [1.2.0] - 2024-03-01\n")
+    assert log.sections[1].text + log.sections[2].text in text
+    assert text.endswith("- first\n\n[Unreleased]: https://example.com/compare/v1.2.0...HEAD\n"
+                         "[1.2.0]: https://example.com/compare/v1.1.0...v1.2.0\n"
+                         "[1.1.0]: https://example.com/compare/v1.0.0...v1.1.0\n"
+                         "[other]: https://example.com/other\n")
+    assert keepachangelog.update(keepachangelog.parse(text), new) == text  # a fixed point
+    dropped = keepachangelog.update(log, [], drop=["1.1.0"])
+    assert "1.1.0] - " not in dropped and "[1.1.0]: https" not in dropped and "- first" in dropped
+
+
+def test_update_of_a_new_file_and_a_file_without_sections():
+    text = keepachangelog.update(keepachangelog.EMPTY, [("unreleased", "## [Unreleased]\n", None)])
+    assert text == keepachangelog.PREAMBLE + "\n## [Unreleased]\n"
+    assert keepachangelog.update(keepachangelog.parse("# Mine"), [("unreleased", "## [Unreleased]\n", None)]) == \
+        "# Mine\n\n## [Unreleased]\n"
+
+
+def test_render_section_orders_breaking_first_and_links():
+    cfg = {"repo_url": "https://git.example/a/b", "commit_url": "{repo_url}/commit/{sha}",
+           "issue_url": "{repo_url}/issues/{number}", "breaking_label": "**BREAKING:**"}
+    release = {"version": "2.0.0", "date": "2024-05-01", "tag": "v2.0.0", "previous_tag": "v1.0.0", "entries": [
+        entry("fixed a bug (#12)", "Fixed", refs=[12, 13]),
+        entry("new thing", scope="ui"),
+        entry("old presets", "Removed", breaking=True, breaking_text="presets from 1.x are not read"),
+        entry("same text", "Added", breaking=True, breaking_text="same text"),
+    ]}
+    text = keepachangelog.render_section(release, cfg)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    commit = f"[0123456](https://git.example/a/b/commit/{sha})"
+    assert text == (
+        "## [2.0.0] - 2024-05-01\n\n"
+        "### Added\n\n"
+        f"- **BREAKING:** same text ({commit})\n"
+        f"- **ui:** new thing ({commit})\n\n"
+        "### Removed\n\n"
+        f"- **BREAKING:** old presets \u2014 presets from 1.x are not read ({commit})\n\n"
+        "### Fixed\n\n"
+        f"- fixed a bug ([#12](https://git.example/a/b/issues/12)) "
+        f"([#13](https://git.example/a/b/issues/13), {commit})\n")
+    parsed = pypi_keepachangelog.to_dict(text.splitlines(keepends=True))
+    assert set(parsed["2.0.0"]) == {"metadata", "added", "removed", "fixed"}
+    assert keepachangelog.link(release, cfg) == "https://git.example/a/b/compare/v1.0.0...v2.0.0"
+    assert keepachangelog.link({**release, "previous_tag": None}, cfg) == "https://git.example/a/b/releases/tag/v2.0.0"
+    assert keepachangelog.link(release, {}) is None  # no repo_url: no links, plain shas
+    assert keepachangelog.render_section(release, {}).splitlines()[-1] == "- fixed a bug (#12) (#13, 0123456)"
+
+
+def test_read(tmp_path):
+    assert keepachangelog.read(tmp_path / "absent.md") == (None, keepachangelog.EMPTY)
+    (tmp_path / "bad.md").write_bytes(b"\xff\xfe")
+    with pytest.raises(BadInput, match="cannot read the changelog"):
+        keepachangelog.read(tmp_path / "bad.md")
+    (tmp_path / "ok.md").write_bytes(b"# C\r\n\r\n## [Unreleased]\r\n")
+    text, log = keepachangelog.read(tmp_path / "ok.md")
+    assert text == "# C\r\n\r\n## [Unreleased]\r\n" and log.sections[0].text == "## [Unreleased]\r\n"
