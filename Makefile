@@ -23,11 +23,11 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: setup
-	$(BIN)/ruff check shared versioning changelog packaging distribution rollback validation tests bench
+	$(BIN)/ruff check shared $(wildcard versioning changelog packaging distribution rollback validation) tests bench
 	$(BIN)/mypy shared/releng $(wildcard versioning/*.py changelog/*.py packaging/*.py distribution/*.py rollback/*.py validation/*.py)
 
-bench: setup  ## side-by-side benchmarks against peer tools (never part of the test suite)
-	$(BIN)/python bench/run_all.py
+bench: setup  ## side-by-side benchmarks against peer tools (never part of the test suite; see bench/README.md)
+	for b in semver bump lint_commit changelog package publish; do $(BIN)/python bench/bench_$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache bench/.cache
