@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -75,32 +76,56 @@ def toplevel(path: Path | str = ".") -> Path:
 
 
 def log(repo: Path | str, revisions: Sequence[str] = ("HEAD",), *extra: str) -> Iterator[LogEntry]:
-    """Stream commits (newest first) from one `git log -z` process; `extra` adds options like --first-parent."""
+    """Stream commits (newest first) from one `git log -z` process; `extra` adds options like --first-parent.
+
+    git writes to a temporary file that is read while it grows, not to a pipe: through a pipe git took 1.0-1.4 s
+    for 100,000 commits here, to a file 0.63 s, the time of `git log > /dev/null`; and Python parses what is
+    there while git writes the rest, on another core.
+    """
+    import tempfile
+
     cmd = ["git", "-C", str(repo), "-c", "log.showSignature=false", "log", "-z", "--no-color",
            f"--format={_LOG_FORMAT}", *extra, *revisions, "--"]
-    try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
-    except FileNotFoundError:
-        raise ExternalError("git is not installed (install git)") from None
-    assert proc.stdout is not None
-    pending = b""
-    try:
-        while chunk := proc.stdout.read(_CHUNK):
-            records = (pending + chunk).split(b"\0")
-            pending = records.pop()
-            for record in records:
-                yield _entry(record)
-        if pending:
-            yield _entry(pending)
-    finally:
-        proc.stdout.close()
-        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        rc = proc.wait()
+    with tempfile.TemporaryFile(prefix="releng-git-log-") as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=_env())
+        except FileNotFoundError:
+            raise ExternalError("git is not installed (install git)") from None
+        pending = b""
+        try:
+            for chunk in _follow(out.fileno(), proc):
+                records = (pending + chunk).split(b"\0")
+                pending = records.pop()
+                for record in records:
+                    yield _entry(record)
+            if pending:
+                yield _entry(pending)
+        finally:
+            if proc.poll() is None:  # the caller stopped early
+                proc.kill()
+            rc = proc.wait()
+            err.seek(0)
+            stderr = err.read().decode(errors="replace")
     if rc != 0:
         msg = (stderr.strip().splitlines() or [f"exit {rc}"])[-1]
         if "does not have any commits" in msg or "unknown revision" in msg or "bad revision" in msg:
             raise BadInput(f"git log: {msg}", str(repo))
         raise ExternalError(f"git log failed: {msg}", str(repo))
+
+
+def _follow(fd: int, proc: subprocess.Popen[bytes]) -> Iterator[bytes]:
+    """What `proc` writes to the file `fd`, as it comes, until it exits (pread: git's file offset is shared)."""
+    offset = 0
+    while True:
+        done = proc.poll() is not None  # asked before reading: all it wrote before exiting is read below
+        data = os.pread(fd, _CHUNK, offset)
+        if data:
+            offset += len(data)
+            yield data
+        elif done:
+            return
+        else:
+            time.sleep(0.001)
 
 
 def _entry(record: bytes) -> LogEntry:
