@@ -34,16 +34,6 @@ DEFAULT_CONFIG = Path(__file__).with_name("update_server_config.json")
 NOTES = "RELEASE_NOTES.md"  # as publish-release names the notes in releases/<version>/
 
 
-def load_key(args: argparse.Namespace, cfg: dict[str, Any]) -> signing.SigningKey:
-    if args.signing_key:
-        return signing.load_private_key_file(args.signing_key)
-    env = cfg["manifest"]["signing_key_env"]
-    key = signing.load_private_key_env(env, cfg["manifest"].get("passphrase_env"))
-    if key is None:
-        raise BadInput(f"no signing key: give --signing-key FILE or set ${env}")
-    return key
-
-
 def manifest_artifacts(doc: dict[str, Any], version: str, base_url: str, kinds: list[str]) -> dict[str, Any]:
     """`<platform>-<arch>` -> {url, size, sha256}, the first of `kinds` winning (as publish-release chooses)."""
     chosen: dict[str, dict[str, Any]] = {}
@@ -159,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.halt and percent is not None:
         raise BadInput("--halt and --rollout contradict each other (a later --rollout resumes a halted rollout)")
     purger = cdn.from_config(cfg)
-    key = load_key(args, cfg)
+    key = signing.load_release_key(args.signing_key, cfg["manifest"])
     trusted = {key.key_id: key.public_raw}
     specs = [s for s in cfg["servers"] if s.get("enabled", True)]
     if not specs:

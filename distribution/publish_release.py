@@ -84,16 +84,6 @@ def release_notes(changes_path: str, version: str, out_dir: Path) -> tuple[Path,
     raise BadInput(f"the changes document has no section for {version}", changes_path)
 
 
-def load_key(args: argparse.Namespace, cfg: dict[str, Any]) -> signing.SigningKey:
-    if args.signing_key:
-        return signing.load_private_key_file(args.signing_key)
-    env = cfg["manifest"]["signing_key_env"]
-    key = signing.load_private_key_env(env, cfg["manifest"].get("passphrase_env"))
-    if key is None:
-        raise BadInput(f"no signing key: give --signing-key FILE or set ${env}")
-    return key
-
-
 def publish_one(spec: dict[str, Any], version: str, files: list[LocalFile], upload_id: str,
                 verify: bool) -> tuple[Transport | None, Outcome, float]:
     start = time.monotonic()
@@ -192,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
     specs = [s for s in cfg["servers"] if s.get("enabled", True) and (not args.server or s["name"] in args.server)]
     if not specs:
         raise BadInput("no enabled server matches", str(args.config or DEFAULT_CONFIG))
-    key = load_key(args, cfg)
+    key = signing.load_release_key(args.signing_key, cfg["manifest"])
     folder = doc_path.parent
     check_signed(doc, folder, key)
     started = _now()

@@ -17,7 +17,7 @@ import binascii
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from releng.errors import BadInput
 
@@ -89,6 +89,17 @@ def load_private_key_env(variable: str, passphrase_variable: str | None = None) 
     passphrase = os.environ.get(passphrase_variable or "", "") or None
     return load_private_key_bytes(text.encode("utf-8"), f"${variable}",
                                   passphrase.encode("utf-8") if passphrase else None)
+
+
+def load_release_key(path: str | None, manifest_cfg: dict[str, Any]) -> SigningKey:
+    """The release key from `--signing-key FILE`, else from the env var the config's manifest section names."""
+    if path:
+        return load_private_key_file(path)
+    env = manifest_cfg["signing_key_env"]
+    key = load_private_key_env(env, manifest_cfg.get("passphrase_env"))
+    if key is None:
+        raise BadInput(f"no signing key: give --signing-key FILE or set ${env}")
+    return key
 
 
 def load_private_key_bytes(data: bytes, where: str, passphrase: bytes | None = None) -> SigningKey:
