@@ -190,7 +190,8 @@ def _run(args: argparse.Namespace) -> int:
         "dry_run": bool(args.dry_run),
     }
     if args.dry_run:
-        _show_diff(texts, changes)
+        if args.quiet == 0:
+            _show_diff(texts, changes)
         cli.info(args, f"would bump {current} -> {new} ({kind}), build {build}"
                  + (", commit" if args.commit else "") + (f", tag {tag_name}" if args.tag else ""))
     else:
