@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "document: FILE or '-'; 'unreleased' ignores build/release/version.json)")
     which.add_argument("--version-file", metavar="FILE", help="a releng/version document naming the version")
     parser.add_argument("--changelog", metavar="FILE", help="default: CHANGELOG.md at the repo root; '-': print it")
-    return cli.run(_run, parser.parse_args(argv))
+    return cli.run(_run, parser.parse_args(argv), no_gc=True)  # ~1M short-lived objects on 100k commits
 
 
 if __name__ == "__main__":

@@ -36,8 +36,16 @@ def parser(doc: str | None, prog: str, *, common: bool = True) -> argparse.Argum
     return p
 
 
-def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Call `func(args)`, turning expected errors into one line on stderr and an exit code."""
+def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, *, no_gc: bool = False) -> int:
+    """Call `func(args)`, turning expected errors into one line on stderr and an exit code.
+
+    `no_gc` pauses the cyclic garbage collector for the call: a short run that builds and drops a million
+    objects (a changelog of 100,000 commits) spends 10-20% of its time in collection passes that free nothing.
+    """
+    import gc
+
+    if no_gc:
+        gc.disable()
     try:
         return func(args)
     except RelengError as e:
@@ -58,6 +66,9 @@ def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
             raise
         error(f"internal: {type(e).__name__}: {e} (rerun with --debug)")
         return INTERNAL
+    finally:
+        if no_gc:
+            gc.enable()
 
 
 def error(message: str) -> None:
