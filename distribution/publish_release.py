@@ -6,6 +6,9 @@ sizes (and with --verify reads them back and hashes them), renames the folder to
 writes channels/<channel>.json, a signed DSSE manifest, on every server that holds the release. Publishing the same
 bytes again changes nothing; different bytes under a published version are refused. An interrupted upload resumes.
 The signing key comes from --signing-key FILE or the variable named by manifest.signing_key_env in the config.
+With a `cdn` section, the channel manifest URL (and for stable, releases/latest/ and every file under it) is purged
+after the manifest swap; never a versioned URL. A failed purge is named (exit 2); a rerun purges again. With
+`github.repository`, the GitHub release of the tag is then created or updated (prerelease for dev and beta).
 Exit 0 when every server holds the release and its manifest, 2 otherwise (each failing server is named).
 """
 
@@ -22,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from releng import cli, documents, semver, server_layout, signing
+from releng import cdn, cli, documents, github, semver, server_layout, signing
 from releng.errors import BadInput, RelengError
 from releng.server_layout import LocalFile, Outcome
 from releng.transport import Transport, hash_local, open_server
@@ -162,6 +165,41 @@ def update_channels(servers: list[tuple[dict[str, Any], Transport, Outcome]], ar
     return numbers
 
 
+def purge_cdn(args: argparse.Namespace, cfg: dict[str, Any], purger: cdn.Purger | None, t: Transport,
+              version: str) -> str | None:
+    """Purge the mutable URLs after the swap on every server (item 36); the error, None when purged or no CDN."""
+    if purger is None:
+        return None
+    base = cdn.base_url(cfg, t.url("").rstrip("/"))
+    urls = [f"{base}/{server_layout.CHANNELS}/{args.channel}.json"]
+    if args.channel == "stable":
+        names = t.listdir(server_layout.release_dir(version))
+        urls += [f"{base}/{server_layout.RELEASES}/latest/"] + [f"{base}/{server_layout.RELEASES}/latest/{n}"
+                                                               for n in names]
+    try:
+        purger.purge(urls)
+    except cdn.CdnError as e:
+        cli.error(f"{e} (the publish is done; rerun the same command to purge again)")
+        return str(e)
+    cli.info(args, f"purged {len(urls)} CDN URLs")
+    return None
+
+
+def sync_github(gh: github.GitHub | None, doc: dict[str, Any], files: list[LocalFile], notes: str,
+                channel: str) -> str | None:
+    """Create or update the GitHub release with the artifacts and SHA256SUMS(.sig); the error, None when done."""
+    if gh is None:
+        return None
+    paths = [f.path for f in files if f.name not in ("artifacts.json", NOTES)]
+    try:
+        github.sync_release(gh, doc.get("tag") or f"v{doc['version']}", paths, name=f"{doc['name']} {doc['version']}",
+                            body=notes, prerelease=channel in ("dev", "beta"))
+    except RelengError as e:
+        cli.error(f"GitHub release: {e} (the publish is done; rerun the same command to sync it again)")
+        return str(e)
+    return None
+
+
 def _who() -> str:
     import getpass
     import socket
@@ -183,6 +221,7 @@ def _run(args: argparse.Namespace) -> int:
     if not specs:
         raise BadInput("no enabled server matches", str(args.config or DEFAULT_CONFIG))
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
+    purger, gh = cdn.from_config(cfg), github.from_config(cfg)
     folder = doc_path.parent
     check_signed(doc, folder, key)
     started = _now()
@@ -193,15 +232,22 @@ def _run(args: argparse.Namespace) -> int:
         if args.dry_run:
             for spec in specs:
                 cli.info(args, f"would publish {version} ({len(files)} files) to {spec['name']} ({channel})", level=-1)
+            if purger is not None:
+                cli.info(args, f"would purge the CDN URLs of channels/{channel}.json"
+                         + (" and releases/latest/" if channel == "stable" else ""), level=-1)
             return cli.OK
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:
             results = list(pool.map(lambda s: publish_one(s, version, files, upload_id, args.verify), specs))
     ready = [(spec, t, out) for spec, (t, out, _) in zip(specs, results, strict=True)
              if t is not None and out.error is None]
     numbers: dict[str, int] = {}
+    purge_error = None
     if ready:
         try:
             numbers = update_channels(ready, args, cfg, key, doc, notes)
+            if numbers:
+                purge_error = purge_cdn(args, cfg, purger, ready[0][1], version)
+                purge_error = sync_github(gh, doc, files, notes, channel) or purge_error
         except Exception as e:
             if not isinstance(e, RelengError) and not network_error(e):
                 raise
@@ -224,7 +270,7 @@ def _run(args: argparse.Namespace) -> int:
     body = {"version": version, "channel": channel, "started": started, "finished": _now(), "servers": report}
     if cli.emit(args, "publish", body) is None:
         documents.write(folder / "publish.json", "publish", body)
-    return cli.BAD_INPUT if any(r["error"] for r in report) else cli.OK
+    return cli.BAD_INPUT if purge_error or any(r["error"] for r in report) else cli.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

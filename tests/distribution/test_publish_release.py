@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -522,3 +524,222 @@ def test_the_shipped_config_is_valid_and_help_works(command):
     assert cfg["channels"] == ["dev", "beta", "stable"]
     proc = command("publish-release", "--help")
     assert proc.returncode == 0 and proc.stdout.startswith("usage: publish-release")
+
+
+# --- CDN purge after the manifest swap (items 35, 36) ---------------------------------------------------------
+
+ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
+CDN_TOKEN = "Y4Jk-secret-cdn-token-ffa1"
+
+
+class FakeCloudflare(ThreadingHTTPServer):
+    """purge_cache as Cloudflare checks it: the zone path, the bearer token, `{"files": [<=100 URLs]}`."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), CloudflareHandler)
+        self.batches: list[list[str]] = []
+        threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/client/v4"
+
+
+class CloudflareHandler(BaseHTTPRequestHandler):
+    server: FakeCloudflare
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        files = json.loads(raw).get("files")
+        ok = self.path == f"/client/v4/zones/{ZONE}/purge_cache" and \
+            self.headers.get("Authorization") == f"Bearer {CDN_TOKEN}" and \
+            isinstance(files, list) and 0 < len(files) <= 100
+        if ok:
+            self.server.batches.append(files)
+        data = json.dumps({"success": ok, "errors": [] if ok else [{"code": 10000, "message": "Authentication error"}]})
+        self.send_response(200 if ok else 403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data.encode())
+
+
+@pytest.fixture
+def cloudflare():
+    server = FakeCloudflare()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def cdn_config(path: Path, root: Path, api: str) -> Path:
+    write_config(path, {"name": "local", "transport": "local", "root": str(root), "base_url": "http://localhost:8000"})
+    cfg = json.loads(path.read_text())
+    cfg["cdn"] = {"provider": "cloudflare", "zone_id": ZONE, "api_base": api, "token_env": "TEST_CDN_TOKEN"}
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_stable_publish_purges_the_manifest_and_latest_never_versioned_urls(tmp_path, key, key_file, cloudflare,
+                                                                            capfd, monkeypatch):
+    monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
+    root = tmp_path / "server"
+    doc = make_release(tmp_path / "dist", key)
+    config = cdn_config(tmp_path / "c.json", root, cloudflare.api)
+    assert publish(config, doc, key_file, channel="stable") == 0
+    [urls] = cloudflare.batches
+    base = "https://updates.example"
+    assert urls[:2] == [f"{base}/channels/stable.json", f"{base}/releases/latest/"]
+    assert set(urls[2:]) == {f"{base}/releases/latest/{n}" for n in os.listdir(root / "releases" / "1.2.0")}
+    assert not any("/releases/1.2.0" in u for u in urls)
+    assert CDN_TOKEN not in "".join(capfd.readouterr())
+
+
+def test_dev_publish_purges_only_the_channel_manifest(tmp_path, key, key_file, cloudflare, monkeypatch):
+    monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
+    doc = make_release(tmp_path / "dist", key)
+    config = cdn_config(tmp_path / "c.json", tmp_path / "server", cloudflare.api)
+    assert publish(config, doc, key_file) == 0
+    assert cloudflare.batches == [["https://updates.example/channels/dev.json"]]
+
+
+def test_a_failed_purge_exits_2_after_the_publish_and_a_rerun_purges_again(tmp_path, key, key_file, cloudflare,
+                                                                           capfd, monkeypatch):
+    monkeypatch.setenv("TEST_CDN_TOKEN", "wrong-" + CDN_TOKEN)
+    root = tmp_path / "server"
+    doc = make_release(tmp_path / "dist", key)
+    config = cdn_config(tmp_path / "c.json", root, cloudflare.api)
+    assert publish(config, doc, key_file, channel="stable") == 2
+    err = capfd.readouterr().err
+    assert "purge refused" in err and CDN_TOKEN not in err
+    assert_published(root, doc)
+    assert channel_payload(root, key, "stable")["version"] == "1.2.0"
+    assert cloudflare.batches == []
+    monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
+    assert publish(config, doc, key_file, channel="stable") == 0
+    assert len(cloudflare.batches) == 1 and "https://updates.example/channels/stable.json" in cloudflare.batches[0]
+    assert CDN_TOKEN not in "".join(capfd.readouterr())
+
+
+# --- GitHub release (item 37) ---------------------------------------------------------------------------------
+
+GH_TOKEN = "ghp_fakeTokenValue0123456789abcdefXYZ"
+REPO = "acme/gain"
+
+
+class FakeGitHub(ThreadingHTTPServer):
+    """The minimum of GitHub's releases API that sync_release uses (from tests/releng/test_github.py)."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), GitHubHandler)
+        self.releases: list[dict] = []
+        self.next_id = 100
+        threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class GitHubHandler(BaseHTTPRequestHandler):
+    server: FakeGitHub
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def handle_any(self, method: str) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Authorization") != f"Bearer {GH_TOKEN}":
+            code, body = 401, {"message": "Bad credentials"}
+        else:
+            code, body = self.route(method, url.path, dict(urllib.parse.parse_qsl(url.query)), data)
+        raw = b"" if body is None else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def route(self, method: str, path: str, query: dict, data: bytes) -> tuple[int, object]:
+        s = self.server
+        api = f"/repos/{REPO}/releases"
+        parts = path.removeprefix(api).strip("/").split("/") if path.startswith(api) else []
+        public = [{k: v for k, v in r.items() if k != "assets"} for r in s.releases]
+        page = int(query.get("page", 1))
+        if method == "GET" and path == api:
+            return 200, public if page == 1 else []
+        if method == "GET" and parts[:1] == ["tags"]:
+            live = [p for p in public if p["tag_name"] == parts[1] and not p["draft"]]
+            return (200, live[0]) if live else (404, {"message": "Not Found"})
+        if method == "POST" and path == api:
+            body = json.loads(data)
+            s.next_id += 1
+            rel = {"id": s.next_id, "tag_name": body["tag_name"], "draft": body.get("draft", False), "assets": [],
+                   "upload_url": f"{s.base}/uploads{api}/{s.next_id}/assets{{?name,label}}",
+                   "html_url": f"https://github.com/{REPO}/releases/tag/{body['tag_name']}"}
+            rel.update({k: body[k] for k in ("name", "body", "prerelease") if k in body})
+            s.releases.append(rel)
+            return 201, {k: v for k, v in rel.items() if k != "assets"}
+        by_id = {str(r["id"]): r for r in s.releases}
+        if method == "PATCH" and len(parts) == 1 and parts[0] in by_id:
+            by_id[parts[0]].update(json.loads(data))
+            return 200, {k: v for k, v in by_id[parts[0]].items() if k != "assets"}
+        if method == "GET" and len(parts) == 2 and parts[1] == "assets" and parts[0] in by_id:
+            return 200, by_id[parts[0]]["assets"] if page == 1 else []
+        if method == "DELETE" and parts[:1] == ["assets"]:
+            for r in s.releases:
+                r["assets"] = [a for a in r["assets"] if str(a["id"]) != parts[1]]
+            return 204, None
+        up = path.removeprefix(f"/uploads{api}/").split("/")
+        if method == "POST" and path.startswith(f"/uploads{api}/") and up[0] in by_id:
+            s.next_id += 1
+            asset = {"id": s.next_id, "name": query["name"], "size": len(data), "state": "uploaded",
+                     "digest": "sha256:" + hashlib.sha256(data).hexdigest()}
+            by_id[up[0]]["assets"].append(asset)
+            return 201, asset
+        return 404, {"message": "Not Found"}
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.handle_any("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.handle_any("POST")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self.handle_any("PATCH")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self.handle_any("DELETE")
+
+
+@pytest.fixture
+def fake_github():
+    server = FakeGitHub()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("channel", "prerelease"), [("beta", True), ("stable", False)])
+def test_publish_creates_the_github_release_then_a_rerun_changes_nothing(tmp_path, key, key_file, fake_github,
+                                                                         capfd, monkeypatch, channel, prerelease):
+    monkeypatch.setenv("TEST_GH_TOKEN", GH_TOKEN)
+    doc = make_release(tmp_path / "dist", key)
+    config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(tmp_path / "s"),
+                                                "base_url": "http://localhost:8000"})
+    cfg = json.loads(config.read_text())
+    cfg["github"] = {"repository": REPO, "api_base": fake_github.base, "token_env": "TEST_GH_TOKEN"}
+    config.write_text(json.dumps(cfg))
+    for _ in range(2):
+        assert publish(config, doc, key_file, channel=channel) == 0
+        [rel] = fake_github.releases
+        assert (rel["tag_name"], rel["name"], rel["draft"], rel["prerelease"]) == \
+            ("v1.2.0", "gain 1.2.0", False, prerelease)
+        assert "release 1.2.0" in rel["body"]
+        assert {a["name"]: a["digest"] for a in rel["assets"]} == {
+            n: "sha256:" + hashlib.sha256((doc.parent / n).read_bytes()).hexdigest()
+            for n in (ARTIFACT.format(v="1.2.0"), "SHA256SUMS", "SHA256SUMS.sig")}
+    assert GH_TOKEN not in "".join(capfd.readouterr())
