@@ -15,18 +15,15 @@ import json
 import os
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
+from releng import http
 from releng.errors import BadInput, ExternalError
 
 MAX_URLS = 100  # Cloudflare: at most 100 purge operations (URLs) per request
 DEFAULT_API = "https://api.cloudflare.com/client/v4"
-MAX_WAIT = 60.0  # never sleep longer than this for one retry, whatever Retry-After says
 _ZONE = re.compile(r"[0-9a-f]{32}")
 
 
@@ -55,44 +52,21 @@ class Purger:
 
     def _post(self, body: Mapping[str, Any]) -> None:
         url = f"{self.api_base.rstrip('/')}/zones/{self.zone_id}/purge_cache"
-        data = json.dumps(body).encode("utf-8")
-        for attempt in range(1, self.attempts + 1):
-            req = urllib.request.Request(url, data=data, method="POST", headers={
-                "Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
-                "Accept": "application/json", "User-Agent": "releng-cdn-purge"})
-            self.requests += 1
-            wait = self.backoff * 2 ** (attempt - 1)
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - https or test URL
-                    answer = _json(resp.read())
-                if answer.get("success") is True:
-                    return
-                raise CdnError(f"purge refused: {_errors(answer)}", "cdn")
-            except urllib.error.HTTPError as e:
-                answer = _json(e.read())
-                if e.code != 429 and e.code < 500:
-                    raise CdnError(f"purge refused: HTTP {e.code}: {_errors(answer)}", "cdn") from None
-                wait = retry_after(e.headers.get("Retry-After"), wait)
-                last = f"HTTP {e.code}: {_errors(answer)}"
-            except (urllib.error.URLError, OSError) as e:
-                last = f"connection failed: {getattr(e, 'reason', e)}"
-            if attempt < self.attempts:
-                self.sleep(min(wait, MAX_WAIT))
-        raise CdnError(f"purge failed after {self.attempts} attempts ({last})", "cdn")
-
-
-def retry_after(value: str | None, default: float) -> float:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); `default` when absent or garbled."""
-    if not value:
-        return default
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return default
-    return max(0.0, moment.timestamp() - time.time())
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json",
+                   "Accept": "application/json", "User-Agent": "releng-cdn-purge"}
+        try:
+            reply = http.send("POST", url, data=json.dumps(body).encode("utf-8"), headers=headers,
+                              timeout=self.timeout, attempts=self.attempts, backoff=self.backoff, sleep=self.sleep,
+                              describe=lambda r: f"HTTP {r.status}: {_errors(_json(r.body))}")
+        except http.GaveUp as e:
+            self.requests += e.attempts
+            raise CdnError(f"purge {e}", "cdn") from None
+        self.requests += reply.attempts
+        answer = _json(reply.body)
+        if reply.status >= 400:
+            raise CdnError(f"purge refused: HTTP {reply.status}: {_errors(answer)}", "cdn")
+        if answer.get("success") is not True:
+            raise CdnError(f"purge refused: {_errors(answer)}", "cdn")
 
 
 def check_url(url: str) -> str:

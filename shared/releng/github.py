@@ -21,15 +21,13 @@ import json
 import os
 import re
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from releng.cdn import MAX_WAIT, retry_after
+from releng import http
 from releng.errors import BadInput, ExternalError
 from releng.transport import hash_local
 
@@ -79,28 +77,19 @@ class GitHub:
             headers["Content-Type"] = "application/json"
         elif data is not None:
             headers["Content-Type"] = "application/octet-stream"
-        last = ""
-        for attempt in range(1, self.attempts + 1):
-            req = urllib.request.Request(url, data=data, method=method, headers=headers)
-            wait = self.backoff * 2 ** (attempt - 1)
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - https or test URL
-                    return Answer(resp.status, _json(resp.read()))
-            except urllib.error.HTTPError as e:
-                answer = Answer(e.code, _json(e.read()))
-                if e.code in ok or e.code in (404, 422):
-                    return answer
-                limited = e.code == 403 and e.headers.get("Retry-After")
-                if e.code != 429 and e.code < 500 and not limited:
-                    raise GitHubError(f"{method} {_path(url)}: HTTP {e.code}: {_message(answer.body)}",
-                                      "github") from None
-                wait = retry_after(e.headers.get("Retry-After"), wait)
-                last = f"HTTP {e.code}: {_message(answer.body)}"
-            except (urllib.error.URLError, OSError) as e:
-                last = f"connection failed: {getattr(e, 'reason', e)}"
-            if attempt < self.attempts:
-                self.sleep(min(wait, MAX_WAIT))
-        raise GitHubError(f"{method} {_path(url)} failed after {self.attempts} attempts ({last})", "github")
+        def final(reply: http.Reply) -> bool:  # a 403 with Retry-After is GitHub's secondary rate limit
+            return reply.status < 400 or reply.status in ok or reply.status in (404, 422) or not (
+                http.overloaded(reply) or (reply.status == 403 and "Retry-After" in reply.headers))
+        try:
+            reply = http.send(method, url, data=data, headers=headers, timeout=self.timeout, attempts=self.attempts,
+                              backoff=self.backoff, sleep=self.sleep, retry=lambda r: not final(r),
+                              describe=lambda r: f"HTTP {r.status}: {_message(_json(r.body))}")
+        except http.GaveUp as e:
+            raise GitHubError(f"{method} {_path(url)} {e}", "github") from None
+        answer = Answer(reply.status, _json(reply.body))
+        if reply.status < 400 or reply.status in ok or reply.status in (404, 422):
+            return answer
+        raise GitHubError(f"{method} {_path(url)}: HTTP {reply.status}: {_message(answer.body)}", "github")
 
     def pages(self, path: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

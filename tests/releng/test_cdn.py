@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from releng import cdn
+from releng import cdn, http
 from releng.errors import BadInput
 
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
@@ -116,15 +116,15 @@ def test_5xx_backs_off_exponentially_and_gives_up_after_bounded_attempts(fake):
 
 def test_retry_after_as_an_http_date_and_a_cap():
     soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 25 <= cdn.retry_after(soon, 1.0) <= 31
-    assert cdn.retry_after("garbage", 4.0) == 4.0 and cdn.retry_after(None, 2.0) == 2.0
+    assert 25 <= http.retry_after(soon, 1.0) <= 31
+    assert http.retry_after("garbage", 4.0) == 4.0 and http.retry_after(None, 2.0) == 2.0
 
 
 def test_a_long_retry_after_is_capped(fake):
     fake.script = [(429, {"Retry-After": "86400"})]
     sleeps: list[float] = []
     purger(fake, sleeps).purge(["https://cdn.example/a"])
-    assert sleeps == [cdn.MAX_WAIT]
+    assert sleeps == [http.MAX_WAIT]
 
 
 def test_a_4xx_is_not_retried_and_never_shows_the_token(fake, capfd):
