@@ -102,6 +102,23 @@ def load_release_key(path: str | None, manifest_cfg: dict[str, Any]) -> SigningK
     return key
 
 
+def trusted_keys(key: SigningKey, manifest_cfg: dict[str, Any]) -> dict[str, bytes]:
+    """Key id -> raw public key: the signing key first, then `manifest.trusted_keys` from the config.
+
+    Key rotation: the servers' current manifests and releases built before the switch are signed by the old key.
+    Listing the old public key (base64, or a file holding it) lets the new key's publisher read and trust them while
+    clients ship with both keys; removing it ends the rotation. BadInput for anything that is not an Ed25519 key.
+    """
+    listed = manifest_cfg.get("trusted_keys", [])
+    if not isinstance(listed, list) or not all(isinstance(k, str) for k in listed):
+        raise BadInput("manifest.trusted_keys must be a list of public keys (base64, or files holding one)")
+    out = {key.key_id: key.public_raw}
+    for value in listed:
+        raw = load_public_key(value)
+        out.setdefault(key_id(raw), raw)
+    return out
+
+
 def load_private_key_bytes(data: bytes, where: str, passphrase: bytes | None = None) -> SigningKey:
     """Parse key text; BadInput naming `where` (never quoting the data) when it is not an Ed25519 private key."""
     from cryptography.hazmat.primitives import serialization

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Protocol
 
 from releng.errors import BadInput, ExternalError
 
+ProgressHook = Callable[[str, int, int], None]  # (rel, bytes of the remote file so far, its final size)
 CHUNK = 255 * 1024  # OpenSSH's sftp-server takes messages up to 256 KiB: the largest write request that fits
 LOCK_WAIT = 15.0  # seconds to wait for a lock another publisher holds
 
@@ -53,6 +54,7 @@ class Transport(Protocol):
 
     name: str
     bytes_sent: int
+    progress: ProgressHook | None  # called by put_file as bytes go out (releng.progress draws it)
 
     def url(self, rel: str) -> str: ...
     def stat(self, rel: str) -> Stat | None: ...
@@ -146,11 +148,15 @@ def hash_local(path: Path) -> tuple[int, str]:
         return hash_stream(f.read)
 
 
-def open_server(spec: Mapping[str, Any]) -> Transport:
-    """Connect to one configured server (a checked `servers[]` entry of update_server_config.json)."""
+def open_server(spec: Mapping[str, Any], *, create: bool = True) -> Transport:
+    """Connect to one configured server (a checked `servers[]` entry of update_server_config.json).
+
+    A local root is created unless `create` is false (a dry run changes nothing: TransportError when it is missing).
+    """
     if spec["transport"] == "local":
         root = Path(spec["root"]).expanduser()
-        root.mkdir(parents=True, exist_ok=True)
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
         return LocalTransport(spec["name"], root, spec.get("base_url"))
     from releng.transport_sftp import SftpTransport
 
@@ -167,6 +173,7 @@ class LocalTransport:
         self.root = Path(root)
         self.base_url = base_url or self.root.resolve().as_uri()
         self.bytes_sent = 0
+        self.progress: ProgressHook | None = None
         if not self.root.is_dir():
             raise TransportError("the server root is not a folder", f"{name}: {root}")
 
@@ -216,11 +223,16 @@ class LocalTransport:
                 dst.truncate(0)  # the partial file is not a prefix of ours: start again
                 h, offset = hashlib.sha256(), 0
             dst.seek(offset)
+            hook = self.progress
+            if hook is not None:
+                hook(rel, offset, total)
             while block := src.read(4 << 20):
                 h.update(block)
                 dst.write(block)
                 sent += len(block)
                 self.bytes_sent += len(block)
+                if hook is not None:
+                    hook(rel, offset + sent, total)
             dst.flush()
             os.fsync(dst.fileno())
         return Upload(sent, total, h.hexdigest())

@@ -16,11 +16,14 @@ import hashlib
 import posixpath
 import stat as st
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paramiko
 
 from releng.transport import CHUNK, HostKeyError, Stat, TransportError, Upload, check_rel, hash_stream, read_prefix
+
+if TYPE_CHECKING:
+    from releng.transport import ProgressHook
 
 WINDOW = 64 << 20
 PACKET = 256 << 10
@@ -61,6 +64,7 @@ class SftpTransport:
                  key_file: str | None, base_url: str, timeout: float = 20.0) -> None:
         self.name, self.root, self.base_url = name, root.rstrip("/") or "/", base_url
         self.bytes_sent = 0
+        self.progress: ProgressHook | None = None
         where = f"{name}: {user}@{host}:{port}"
         client = paramiko.SSHClient()
         try:
@@ -166,11 +170,16 @@ class SftpTransport:
                     f.MAX_REQUEST_SIZE = CHUNK
                     f.set_pipelined(True)
                     f.seek(offset)
+                    hook = self.progress  # one check per file: the loop stays as lean without a terminal
+                    if hook is not None:
+                        hook(rel, offset, total)
                     while block := src.read(CHUNK):
                         h.update(block)
                         f.write(block)
                         sent += len(block)
                         self.bytes_sent += len(block)
+                        if hook is not None:
+                            hook(rel, offset + sent, total)
         except (OSError, EOFError, paramiko.SSHException) as e:  # the connection dropped mid-transfer
             raise self._fail("cannot upload", rel, e) from None
         return Upload(sent, total, h.hexdigest())

@@ -1,7 +1,7 @@
 """publish-release against real servers: a local folder and the session's OpenSSH sshd (no mocked SSH).
 
-UPDATE_SECURITY items 1-5 and 7-10 (item 6 is in tests/releng/test_transport.py), plus 12 and 14 as they touch
-publishing.
+UPDATE_SECURITY items 2-5 and 7-10 (item 6 is in tests/releng/test_transport.py; items 1, 6 and 7 as an HTTP client
+sees them, with kill -9 and resume, are in test_update_server_http.py), plus 12 and 14 as they touch publishing.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import artifacts, documents, manifest, signing, transport
+from releng import artifacts, documents, manifest, publishing, signing, transport
 from releng._scripts.distribution import publish_release
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,19 +45,19 @@ def key(key_file):
 
 
 def make_release(folder: Path, key, version: str = "1.2.0", size: int = 200_000, seed: int = 1,
-                 changes: bool = True) -> Path:
+                 changes: bool = True, platform: str = "linux", arch: str = "x86_64") -> Path:
     """A signed release folder as build-package writes it; returns its artifacts.json."""
     folder.mkdir(parents=True)
     data = random.Random(seed).randbytes(size)
-    name = ARTIFACT.format(v=version)
+    name = f"gain-{version}-{platform}-{arch}.tar.gz"
     (folder / name).write_bytes(data)
-    arts = [artifacts.Artifact(name, "tar.gz", "linux", "x86_64", size, hashlib.sha256(data).hexdigest())]
+    arts = [artifacts.Artifact(name, "tar.gz", platform, arch, size, hashlib.sha256(data).hexdigest())]
     sums = artifacts.sums_text(arts).encode()
     (folder / artifacts.SUMS).write_bytes(sums)
     sig = key.sign(sums)
     (folder / artifacts.SIG).write_text(signing.signature_line(sig))
     documents.write(folder / "artifacts.json", "artifacts", artifacts.document(
-        name="gain", version=version, commit=None, tag=None, platform="linux", arch="x86_64", source_date_epoch=0,
+        name="gain", version=version, commit=None, tag=None, platform=platform, arch=arch, source_date_epoch=0,
         artifacts=arts, sums=sums, signature=sig, key=key, tools={}))
     if changes:
         documents.write(folder / "changes.json", "changes", {"repo_url": None, "tag_prefix": "v", "versions": [
@@ -294,8 +293,8 @@ def test_a_corrupt_partial_upload_is_not_resumed(sshd, tmp_path, key, key_file):
     root = sshd.fresh_root("corrupt")
     doc = make_release(tmp_path / "dist", key, size=1_000_000, changes=False)
     config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
-    files = publish_release.local_files(documents.read(doc, "artifacts"), doc.parent, doc, None)
-    incoming = root / "releases" / ".incoming" / f"1.2.0.{publish_release.make_upload_id(files)}"
+    files = publishing.local_files(documents.read(doc, "artifacts"), doc.parent, doc, None)
+    incoming = root / "releases" / ".incoming" / f"1.2.0.{publishing.make_upload_id(files)}"
     incoming.mkdir(parents=True)
     good = (doc.parent / files[0].name).read_bytes()
     (incoming / files[0].name).write_bytes(bytes(b ^ 1 for b in good[:400_000]))
@@ -329,7 +328,7 @@ def test_sizes_and_with_verify_hashes_are_checked_before_the_rename(tmp_path, ke
     from releng import server_layout
 
     doc = make_release(tmp_path / "dist", key, changes=False)
-    files = publish_release.local_files(documents.read(doc, "artifacts"), doc.parent, doc, None)
+    files = publishing.local_files(documents.read(doc, "artifacts"), doc.parent, doc, None)
     root = tmp_path / "server"
     root.mkdir()
     t = ShortWrites(root, files[0].name, flip=flip)
@@ -378,65 +377,6 @@ def test_two_concurrent_publishes_of_the_same_input(sshd, tmp_path, key, key_fil
     statuses = sorted(json.loads((tmp_path / f"r{i}").read_text())["servers"][0]["status"] for i in range(2))
     assert statuses == ["published", "unchanged"]
     assert channel_payload(root, key)["manifest_number"] == 1
-
-
-def test_killed_uploads_are_never_visible_and_resume(sshd, tmp_path, key, key_file):
-    """Items 1 and 4: kill -9 at 20 random byte offsets; releases/<v> is absent or complete throughout, and each
-    rerun sends no more than the missing bytes plus one chunk."""
-    root = sshd.fresh_root("kill")
-    size = 48 << 20
-    doc = make_release(tmp_path / "dist", key, size=size, changes=False)
-    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
-    name = ARTIFACT.format(v="1.2.0")
-    expected = (doc.parent / name).read_bytes()
-    release = root / "releases" / "1.2.0"
-    seen_partial, half_seen, done = [], [], threading.Event()
-    complete = sorted([name, "SHA256SUMS", "SHA256SUMS.sig", "artifacts.json"])
-
-    def watch() -> None:  # a poller: the release folder is absent or complete, never half there
-        while not done.is_set():
-            try:
-                if sorted(os.listdir(release)) != complete or (release / name).stat().st_size != size:
-                    half_seen.append(sorted(os.listdir(release)))
-            except FileNotFoundError:
-                pass
-            time.sleep(0.001)
-
-    poller = threading.Thread(target=watch)
-    poller.start()
-    rng = random.Random(7)
-    cmd = [sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(doc), "--channel", "dev",
-           "--signing-key", str(key_file)]
-    partial = None
-    try:
-        while len(seen_partial) < 20:
-            have = partial.stat().st_size if partial is not None else 0
-            offset = have + rng.randrange(128 << 10, 1 << 20)  # a random byte offset past the partial file's end
-            assert offset < size - (1 << 20), f"upload finished before 20 kills ({seen_partial})"
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            while proc.poll() is None:
-                partial = partial or next(root.glob(f"releases/.incoming/*/{name}"), None)
-                if partial is not None and partial.exists() and partial.stat().st_size >= offset:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-                time.sleep(0.0005)
-            proc.wait()
-            assert proc.returncode == -signal.SIGKILL
-            assert not release.exists()
-            seen_partial.append(offset)
-        time.sleep(0.3)  # let sshd finish the requests it had received
-        partial = next(root.glob(f"releases/.incoming/*/{name}"))
-        have = partial.stat().st_size
-        assert subprocess.run(cmd, capture_output=True).returncode == 0
-    finally:
-        done.set()
-        poller.join()
-    assert half_seen == []
-    assert (release / name).read_bytes() == expected
-    small = sum((doc.parent / n).stat().st_size for n in ("SHA256SUMS", "SHA256SUMS.sig", "artifacts.json"))
-    sent = record(doc)["servers"][0]["bytes_sent"]
-    assert sent <= size - have + small + 255 * 1024
-    assert sent >= size - have
 
 
 def test_manifest_rewrites_never_show_a_truncated_or_unverifiable_file(tmp_path, key):
@@ -538,6 +478,7 @@ class FakeCloudflare(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), CloudflareHandler)
         self.batches: list[list[str]] = []
+        self.requests = 0
         threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
 
     @property
@@ -552,6 +493,7 @@ class CloudflareHandler(BaseHTTPRequestHandler):
         pass
 
     def do_POST(self) -> None:  # noqa: N802
+        self.server.requests += 1
         raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         files = json.loads(raw).get("files")
         ok = self.path == f"/client/v4/zones/{ZONE}/purge_cache" and \
@@ -607,7 +549,7 @@ def test_dev_publish_purges_only_the_channel_manifest(tmp_path, key, key_file, c
 
 
 def test_a_failed_purge_exits_2_after_the_publish_and_a_rerun_purges_again(tmp_path, key, key_file, cloudflare,
-                                                                           capfd, monkeypatch):
+                                                                           capfd, monkeypatch, validate_document):
     monkeypatch.setenv("TEST_CDN_TOKEN", "wrong-" + CDN_TOKEN)
     root = tmp_path / "server"
     doc = make_release(tmp_path / "dist", key)
@@ -618,10 +560,19 @@ def test_a_failed_purge_exits_2_after_the_publish_and_a_rerun_purges_again(tmp_p
     assert_published(root, doc)
     assert channel_payload(root, key, "stable")["version"] == "1.2.0"
     assert cloudflare.batches == []
+    rec = record(doc)  # the failure is in the publish document, not only on stderr
+    validate_document(rec)
+    assert rec["cdn_purge"]["purged"] is False and "purge refused" in rec["cdn_purge"]["error"]
+    assert rec["cdn_purge"]["urls"][0] == "https://updates.example/channels/stable.json"
+    assert rec["servers"][0]["status"] == "published" and rec["servers"][0]["error"] is None
+    assert CDN_TOKEN not in (doc.parent / "publish.json").read_text()
     monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
     assert publish(config, doc, key_file, channel="stable") == 0
     assert len(cloudflare.batches) == 1 and "https://updates.example/channels/stable.json" in cloudflare.batches[0]
     assert CDN_TOKEN not in "".join(capfd.readouterr())
+    rec = record(doc)
+    validate_document(rec)
+    assert rec["cdn_purge"] == {"urls": cloudflare.batches[0], "purged": True, "error": None}
 
 
 # --- GitHub release (item 37) ---------------------------------------------------------------------------------
@@ -636,6 +587,7 @@ class FakeGitHub(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), GitHubHandler)
         self.releases: list[dict] = []
+        self.requests = 0
         self.next_id = 100
         threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
 
@@ -651,6 +603,7 @@ class GitHubHandler(BaseHTTPRequestHandler):
         pass
 
     def handle_any(self, method: str) -> None:
+        self.server.requests += 1
         url = urllib.parse.urlsplit(self.path)
         data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.headers.get("Authorization") != f"Bearer {GH_TOKEN}":
@@ -742,4 +695,322 @@ def test_publish_creates_the_github_release_then_a_rerun_changes_nothing(tmp_pat
         assert {a["name"]: a["digest"] for a in rel["assets"]} == {
             n: "sha256:" + hashlib.sha256((doc.parent / n).read_bytes()).hexdigest()
             for n in (ARTIFACT.format(v="1.2.0"), "SHA256SUMS", "SHA256SUMS.sig")}
+        assert record(doc)["github_release"] == {"tag": "v1.2.0", "synced": True, "error": None}
     assert GH_TOKEN not in "".join(capfd.readouterr())
+
+
+def github_config(config: Path, base: str) -> Path:
+    cfg = json.loads(config.read_text())
+    cfg["github"] = {"repository": REPO, "api_base": base, "token_env": "TEST_GH_TOKEN"}
+    config.write_text(json.dumps(cfg))
+    return config
+
+
+def test_a_failed_github_sync_is_recorded_in_the_publish_document(tmp_path, key, key_file, fake_github, capfd,
+                                                                  monkeypatch, validate_document):
+    monkeypatch.setenv("TEST_GH_TOKEN", "wrong-" + GH_TOKEN)
+    doc = make_release(tmp_path / "dist", key)
+    config = github_config(write_config(tmp_path / "c.json", {"name": "local", "transport": "local",
+                                                              "root": str(tmp_path / "s")}), fake_github.base)
+    assert publish(config, doc, key_file, channel="beta") == 2
+    assert "GitHub release" in capfd.readouterr().err
+    rec = record(doc)
+    validate_document(rec)
+    assert rec["github_release"]["tag"] == "v1.2.0" and rec["github_release"]["synced"] is False
+    assert rec["github_release"]["error"] and rec["cdn_purge"] is None
+    assert rec["servers"][0]["status"] == "published"
+    assert GH_TOKEN not in (doc.parent / "publish.json").read_text()
+
+
+# --- --dry-run: every remote change listed, nothing changed -------------------------------------------------------
+
+
+def full_snapshot(root: Path) -> dict[str, tuple]:
+    """Every entry under (and including) a root: kind, content digest or link target, mode and mtime in ns."""
+    out = {}
+    for folder, dirs, names in os.walk(root):
+        for p in [Path(folder)] + [Path(folder) / n for n in dirs + names]:
+            st = p.lstat()
+            content = os.readlink(p) if p.is_symlink() else \
+                hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            out[str(p.relative_to(root.parent))] = (content, st.st_mode, st.st_mtime_ns, st.st_size)
+    return out
+
+
+def test_dry_run_lists_every_remote_change_and_changes_nothing(sshd, tmp_path, key, key_file, cloudflare,
+                                                               fake_github, capfd, monkeypatch):
+    monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
+    monkeypatch.setenv("TEST_GH_TOKEN", GH_TOKEN)
+    root = sshd.fresh_root("dry")
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    assert publish(config, make_release(tmp_path / "old", key, "1.1.0", seed=3), key_file, channel="stable") == 0
+    doc = make_release(tmp_path / "dist", key)
+    (tmp_path / "notes").mkdir()
+    notes, _ = publishing.release_notes(str(doc.parent / "changes.json"), "1.2.0", tmp_path / "notes")
+    files = publishing.local_files(documents.read(doc, "artifacts"), doc.parent, doc, notes)
+    upload_id = publishing.make_upload_id(files)
+    incoming = f"releases/.incoming/1.2.0.{upload_id}"
+    (root / incoming).mkdir(parents=True)
+    name = files[0].name
+    (root / incoming / name).write_bytes((doc.parent / name).read_bytes()[:50_000])  # an interrupted upload
+    cfg = json.loads(config.read_text())
+    cfg["cdn"] = {"provider": "cloudflare", "zone_id": ZONE, "api_base": cloudflare.api, "token_env": "TEST_CDN_TOKEN"}
+    config.write_text(json.dumps(cfg))
+    github_config(config, fake_github.base)
+    before = full_snapshot(root)
+    capfd.readouterr()
+    time.sleep(0.02)
+    assert publish(config, doc, key_file, "--dry-run", "-q", channel="stable") == 0
+    out, err = capfd.readouterr()
+    assert full_snapshot(root) == before  # byte-identical, same mtimes, not even a lock taken
+    assert (cloudflare.requests, fake_github.requests) == (0, 0)
+    assert not (doc.parent / "publish.json").exists()
+    lines = err.splitlines()
+    assert out == ""
+    on = " on primary"
+    assert f"would upload {incoming}/{name} (200000 bytes, resuming after 50000 bytes already there){on}" in lines
+    for n in ("SHA256SUMS", "SHA256SUMS.sig", "artifacts.json", "RELEASE_NOTES.md"):
+        size = (doc.parent / n).stat().st_size if n != "RELEASE_NOTES.md" else None
+        assert any(line.startswith(f"would upload {incoming}/{n} (") and (size is None or f"({size} bytes)" in line)
+                   for line in lines), n
+    assert not any(line.startswith(f"would mkdir {incoming}") for line in lines)  # it is there already
+    assert f"would rename {incoming} -> releases/1.2.0{on}" in lines
+    assert f"would mkdir releases/.locks/1.2.0 (lock){on}" in lines
+    assert any(line.startswith("would write channels/.stable.json.<tmp> (") and "1.2.0, manifest_number 2)" in line
+               and line.endswith(f"rename it over channels/stable.json{on}") for line in lines)
+    assert f"would append a line to channels/history.jsonl (temp file renamed over it){on}" in lines
+    assert f"would symlink releases/.latest.<tmp> -> 1.2.0 and rename it over releases/latest{on}" in lines
+    [purge] = [line for line in lines if line.startswith("would purge ")]
+    assert "https://updates.example/channels/stable.json" in purge and "/releases/1.2.0" not in purge
+    assert f"https://updates.example/releases/latest/{name}" in purge
+    assert any(line.startswith(f"would upload asset {name} (200000 bytes)") for line in lines)
+    assert any("draft=false (publish v1.2.0)" in line for line in lines)
+    # The real run does what the dry run said: manifest 2, latest switched, the URLs purged.
+    assert publish(config, doc, key_file, channel="stable") == 0
+    assert channel_payload(root, key, "stable")["manifest_number"] == 2
+    assert os.readlink(root / "releases" / "latest") == "1.2.0"
+    assert set(cloudflare.batches[-1]) == set(purge.split(": ", 1)[1].split(" on the CDN")[0].split())
+    # Now published: a dry run of the same input has nothing to do; of other bytes, it would be refused.
+    capfd.readouterr()
+    before = full_snapshot(root)
+    assert publish(config, doc, key_file, "--dry-run", channel="stable") == 0
+    err = capfd.readouterr().err
+    assert "primary: nothing: releases/1.2.0/ already holds these bytes" in err
+    assert "primary: nothing: channels/stable.json is already manifest 2" in err
+    other = make_release(tmp_path / "other", key, seed=5)
+    assert publish(config, other, key_file, "--dry-run", channel="stable") == 2  # as the real run would
+    assert "would refuse: releases/1.2.0/gain-1.2.0-linux-x86_64.tar.gz is already published with different bytes" \
+        in capfd.readouterr().err
+    assert full_snapshot(root) == before
+
+
+def test_dry_run_does_not_create_a_missing_local_root(tmp_path, key, key_file, capsys):
+    root = tmp_path / "nothing-here"
+    doc = make_release(tmp_path / "dist", key, changes=False)
+    config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(root)})
+    assert publish(config, doc, key_file, "--dry-run") == 0
+    err = capsys.readouterr().err
+    assert f"would mkdir {root} (the server root) on local" in err
+    assert "would mkdir releases on local" in err and "would rename releases/.incoming/1.2.0." in err
+    assert "manifest_number 1)" in err
+    assert not root.exists()
+
+
+# --- progress on a terminal ------------------------------------------------------------------------------------
+
+
+def test_progress_line_text_throttle_and_erase():
+    import io
+
+    from releng import progress
+
+    now = [0.0]
+    stream = io.StringIO()
+    bar = progress.Progress(2 << 20, stream, clock=lambda: now[0], interval=0.5, width=200)
+    hook = bar.hook("primary")
+    hook("releases/.incoming/x/a.bin", 0, 1 << 20)
+    now[0] = 2.0
+    hook("releases/.incoming/x/a.bin", 512 << 10, 1 << 20)
+    assert stream.getvalue().endswith("\rprimary: a.bin 50% | 512 KiB of 2 MiB 25% 256 KiB/s ETA 0:06\x1b[K")
+    shown = stream.getvalue()
+    now[0] = 2.1
+    hook("releases/.incoming/x/a.bin", 600 << 10, 1 << 20)  # within the interval: not redrawn
+    assert stream.getvalue() == shown
+    hook("releases/.incoming/x/a.bin", 1 << 20, 1 << 20)  # a file's completion is always drawn
+    assert stream.getvalue().endswith("a.bin 100% | 1 MiB of 2 MiB 50% 488 KiB/s ETA 0:02\x1b[K")
+    bar.close()
+    assert stream.getvalue().endswith("\r\x1b[K")
+    # A resumed upload: the bytes already there count as done, not as sent.
+    stream, now[0] = io.StringIO(), 0.0
+    bar = progress.Progress(1 << 20, stream, clock=lambda: now[0], interval=0, width=200)
+    bar.update("m", "b.bin", 768 << 10, 1 << 20)
+    now[0] = 1.0
+    bar.update("m", "b.bin", 1 << 20, 1 << 20)
+    assert stream.getvalue().endswith("m: b.bin 100% | 1 MiB of 1 MiB 100% 256 KiB/s ETA 0:00\x1b[K")
+
+
+def test_sftp_put_reports_progress_from_the_resume_offset(sshd, tmp_path):
+    from releng.transport_sftp import SftpTransport
+
+    root = sshd.fresh_root("progress")
+    data = random.Random(3).randbytes(1_000_000)
+    (tmp_path / "f.bin").write_bytes(data)
+    (root / "f.bin").write_bytes(data[:300_000])
+    t = SftpTransport("p", host=sshd.host, port=sshd.port, user=sshd.user, root=str(root),
+                      known_hosts=str(sshd.known_hosts), key_file=str(sshd.client_key), base_url="https://u")
+    calls = []
+    t.progress = lambda rel, done, size: calls.append((rel, done, size))
+    try:
+        t.put_file(tmp_path / "f.bin", "f.bin")
+    finally:
+        t.close()
+    assert calls[0] == ("f.bin", 300_000, 1_000_000) and calls[-1] == ("f.bin", 1_000_000, 1_000_000)
+    dones = [c[1] for c in calls]
+    assert dones == sorted(dones) and len(calls) == 1 + -(-700_000 // transport.CHUNK)
+    assert (root / "f.bin").read_bytes() == data
+
+
+def run_on_pty(cmd: list[str], *, tty: bool) -> tuple[int, str]:
+    """Run `cmd` with stderr on a real pseudo-terminal (or a pipe); what it wrote there."""
+    import pty
+    import select
+
+    env = {**os.environ, "COLUMNS": "200"}
+    if not tty:
+        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        return proc.returncode, proc.stderr.decode()
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            proc.kill()
+            break
+        try:
+            block = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not block:
+            break
+        chunks.append(block)
+    os.close(master)
+    return proc.wait(60), b"".join(chunks).decode()
+
+
+@pytest.mark.parametrize(("tty", "flags", "shown"), [
+    (True, [], True),
+    (True, ["--quiet"], False),
+    (True, ["--json"], False),
+    (False, [], False),
+])
+def test_upload_progress_only_on_a_terminal(sshd, tmp_path, key, key_file, tty, flags, shown):
+    root = sshd.fresh_root("pty")
+    doc = make_release(tmp_path / "dist", key, size=3_000_000, changes=False)
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    code, text = run_on_pty([sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(doc),
+                             "--channel", "dev", "--signing-key", str(key_file), *flags], tty=tty)
+    assert code == 0, text
+    assert_published(root, doc)
+    progress_like = ["\r", "\x1b[", "ETA", "%", "/s "]
+    if shown:
+        name = ARTIFACT.format(v="1.2.0")
+        assert f"\rprimary: {name} 100% | " in text and " ETA " in text and "\x1b[K" in text
+        assert "of 2.86 MiB" in text and "primary: SHA256SUMS 100%" in text
+        assert "\r\x1b[K" in text  # erased before the summary line
+        assert "primary: published 1.2.0" in text.replace("\r\n", "\n").split("\r\x1b[K")[-1]
+    else:
+        assert not [s for s in progress_like if s in text.replace("\r\n", "\n")], text
+
+
+# --- key rotation: manifest.trusted_keys ---------------------------------------------------------------------------
+
+
+def test_key_rotation_needs_the_old_key_listed_as_trusted(tmp_path, key, key_file, capsys):
+    """The servers' manifest is signed by the old key: a publisher with the new key refuses to trust it (exit 2,
+    nothing changed) until the old public key is in manifest.trusted_keys; then the new manifest is signed by the
+    new key, and a release whose SHA256SUMS the old key signed can still be published."""
+    root = tmp_path / "server"
+    config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(root)})
+    assert publish(config, make_release(tmp_path / "1.0.0", key, "1.0.0", seed=1), key_file, channel="stable") == 0
+    new_file = tmp_path / "new.pem"
+    new_file.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    new = signing.load_private_key_file(new_file)
+    doc = make_release(tmp_path / "1.1.0", new, "1.1.0", seed=2)
+    capsys.readouterr()
+    assert publish(config, doc, new_file, channel="stable") == 2
+    assert "manifest:" in capsys.readouterr().err
+    assert channel_payload(root, key, "stable")["version"] == "1.0.0"
+    cfg = json.loads(config.read_text())
+    cfg["manifest"]["trusted_keys"] = [key.public_b64, "not a key"]
+    config.write_text(json.dumps(cfg))
+    assert publish(config, doc, new_file, channel="stable") == 2
+    assert "public key" in capsys.readouterr().err
+    cfg["manifest"]["trusted_keys"] = [key.public_b64]
+    config.write_text(json.dumps(cfg))
+    assert publish(config, doc, new_file, channel="stable") == 0
+    payload = channel_payload(root, new, "stable")
+    assert (payload["version"], payload["manifest_number"]) == ("1.1.0", 2)
+    with pytest.raises(manifest.ManifestError):
+        channel_payload(root, key, "stable")  # signed by the new key only
+    assert publish(config, make_release(tmp_path / "1.2.0", key, "1.2.0", seed=3), new_file, channel="stable") == 0
+    assert channel_payload(root, new, "stable")["manifest_number"] == 3
+    cfg["manifest"]["trusted_keys"] = []
+    config.write_text(json.dumps(cfg))
+    assert publish(config, make_release(tmp_path / "1.3.0", key, "1.3.0", seed=4), new_file, channel="stable") == 1
+    assert "does not verify" in capsys.readouterr().err
+
+
+# --- several platforms' builds in one run ---------------------------------------------------------------------------
+
+
+def test_several_platforms_are_published_as_one_release(sshd, tmp_path, key, key_file, validate_document):
+    """Repeated --artifacts: one releases/<v>/ with every platform's artifact, one SHA256SUMS over all of them signed
+    by the release key (sha256sum -c and the signature check pass), a merged artifacts.json, one manifest entry per
+    platform-arch; the same inputs again are a no-op, byte for byte."""
+    root = sshd.fresh_root("multi")
+    config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
+    builds = [make_release(tmp_path / p, key, seed=i, changes=(p == "linux"), platform=p, arch=a)
+              for i, (p, a) in enumerate([("linux", "x86_64"), ("windows", "x86_64"), ("macos", "universal")])]
+    args = ["--config", str(config), "--channel", "beta", "--signing-key", str(key_file),
+            "--changes", str(builds[0].parent / "changes.json")]
+    for doc in builds:
+        args += ["--artifacts", str(doc)]
+    assert publish_release.main(args) == 0
+    release = root / "releases" / "1.2.0"
+    names = sorted(json.loads(d.read_text())["artifacts"][0]["path"] for d in builds)
+    assert sorted(os.listdir(release)) == sorted([*names, "RELEASE_NOTES.md", "SHA256SUMS", "SHA256SUMS.sig",
+                                                  "artifacts.json"])
+    for d in builds:
+        name = json.loads(d.read_text())["artifacts"][0]["path"]
+        assert (release / name).read_bytes() == (d.parent / name).read_bytes()
+    assert subprocess.run(["sha256sum", "-c", "--strict", "SHA256SUMS"], cwd=release, capture_output=True
+                          ).returncode == 0
+    merged = documents.read(release / "artifacts.json", "artifacts")
+    validate_document(merged)
+    assert sorted(a["path"] for a in merged["artifacts"]) == names
+    assert [m["platform"] for m in merged["extra"]["merged_from"]] == ["linux", "windows", "macos"]
+    artifacts.verify_folder(release, key.public_raw, lambda path, size: transport.hash_local(path))
+    payload = channel_payload(root, key, "beta")
+    assert sorted(payload["artifacts"]) == ["linux-x86_64", "macos-universal", "windows-x86_64"]
+    assert payload["artifacts"]["windows-x86_64"]["url"].endswith(f"/releases/1.2.0/{names[2]}")
+    rec = record(builds[0])
+    validate_document(rec)
+    before = snapshot(root)
+    assert publish_release.main(args) == 0  # deterministic signature: the merged files are byte-identical
+    assert snapshot(root) == before
+    assert record(builds[0])["servers"][0]["status"] == "unchanged"
+
+
+def test_several_artifacts_documents_must_be_one_release(tmp_path, key, key_file, capsys):
+    config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(tmp_path / "s")})
+    a = make_release(tmp_path / "a", key, changes=False)
+    b = make_release(tmp_path / "b", key, "1.3.0", changes=False, platform="windows")
+    c = make_release(tmp_path / "c", key, seed=9, changes=False)  # same file name as a, other bytes
+    for other, message in ((b, "one release per run"), (c, "with different bytes")):
+        assert publish_release.main(["--config", str(config), "--channel", "dev", "--signing-key", str(key_file),
+                                     "--artifacts", str(a), "--artifacts", str(other)]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
