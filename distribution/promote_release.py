@@ -34,16 +34,6 @@ DEFAULT_CONFIG = Path(__file__).with_name("update_server_config.json")
 NOTES = "RELEASE_NOTES.md"  # as publish-release names the notes in releases/<version>/
 
 
-def manifest_artifacts(doc: dict[str, Any], version: str, base_url: str, kinds: list[str]) -> dict[str, Any]:
-    """`<platform>-<arch>` -> {url, size, sha256}, the first of `kinds` winning (as publish-release chooses)."""
-    chosen: dict[str, dict[str, Any]] = {}
-    rank = {k: i for i, k in enumerate(kinds)}
-    for a in sorted(doc["artifacts"], key=lambda a: rank.get(a["kind"], len(rank))):
-        chosen.setdefault(f"{a['platform']}-{a['arch']}".lower(), {
-            "url": f"{base_url.rstrip('/')}/releases/{version}/{a['path']}", "size": a["size"], "sha256": a["sha256"]})
-    return chosen
-
-
 def parse_percent(text: str) -> float:
     try:
         value = float(text)
@@ -109,7 +99,7 @@ def plan(args: argparse.Namespace, cfg: dict[str, Any], servers: list[tuple[str,
     payload = manifest.build_manifest(
         channel=channel, version=version, manifest_number=best["manifest_number"] + 1 if best else 1,
         issued_at=now, expires_at=now + timedelta(days=cfg["manifest"]["expires_days"]), notes=notes,
-        artifacts=manifest_artifacts(doc, version, base_url, cfg["manifest"]["prefer_kinds"]),
+        artifacts=server_layout.manifest_artifacts(doc, version, base_url, cfg["manifest"]["prefer_kinds"]),
         rollout_percent=100 if percent is None else percent)
     return "promote", payload, current
 
@@ -150,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInput("--halt and --rollout contradict each other (a later --rollout resumes a halted rollout)")
     purger = cdn.from_config(cfg)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
-    trusted = {key.key_id: key.public_raw}
+    trusted = signing.trusted_keys(key, cfg["manifest"])
     specs = [s for s in cfg["servers"] if s.get("enabled", True)]
     if not specs:
         raise BadInput("no enabled server", str(args.config or DEFAULT_CONFIG))

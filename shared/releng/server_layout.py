@@ -261,3 +261,86 @@ def load_config(path: Path | str) -> dict[str, Any]:
     man.setdefault("signing_key_env", "RELENG_SIGNING_KEY")
     man.setdefault("prefer_kinds", ["tar.gz", "zip", "tar.zst", "deb", "pkg", "exe"])
     return cfg
+
+
+# --- what promote-release and rollback-release both need (rollback-release: issue 6) ----------------------------
+
+QUARANTINE = "quarantine"
+ROLLBACK_LOG = "rollback_log.jsonl"
+NOTES = "RELEASE_NOTES.md"  # as publish-release names the notes in releases/<version>/
+
+
+def manifest_artifacts(doc: Mapping[str, Any], version: str, base_url: str, kinds: Sequence[str]) -> dict[str, Any]:
+    """`<platform>-<arch>` -> {url, size, sha256}, the first of `kinds` winning (as publish-release chooses)."""
+    chosen: dict[str, dict[str, Any]] = {}
+    rank = {k: i for i, k in enumerate(kinds)}
+    for a in sorted(doc["artifacts"], key=lambda a: rank.get(a["kind"], len(rank))):
+        chosen.setdefault(f"{a['platform']}-{a['arch']}".lower(), {
+            "url": f"{base_url.rstrip('/')}/releases/{version}/{a['path']}", "size": a["size"], "sha256": a["sha256"]})
+    return chosen
+
+
+def release_document(t: Transport, version: str) -> dict[str, Any]:
+    """releases/<version>/artifacts.json on one server, checked to be that version's artifacts document."""
+    rel = f"{release_dir(version)}/artifacts.json"
+    if t.stat(rel) is None:
+        raise BadInput(f"{rel} is missing", t.name)
+    try:
+        doc = json.loads(t.read_bytes(rel, 16 << 20))
+    except ValueError:
+        raise BadInput(f"{rel} is not JSON", t.name) from None
+    if not isinstance(doc, dict) or doc.get("version") != version or not isinstance(doc.get("artifacts"), list):
+        raise BadInput(f"{rel} is not the artifacts document of {version}", t.name)
+    return doc
+
+
+def release_notes(t: Transport, version: str) -> str:
+    rel = f"{release_dir(version)}/{NOTES}"
+    return t.read_bytes(rel, 1 << 20).decode("utf-8") if t.stat(rel) is not None else ""
+
+
+def released_versions(t: Transport) -> list[str]:
+    """The versions in releases/ (folders with a SemVer name; `latest`, dot-names and stray files skipped)."""
+    out = []
+    for name in t.listdir(RELEASES):
+        st = t.lstat(f"{RELEASES}/{name}")
+        if semver.is_valid(name) and st is not None and st.is_dir and not st.is_link:
+            out.append(name)
+    return out
+
+
+def quarantined(t: Transport, version: str) -> list[str]:
+    """The quarantine folders of `version` (`quarantine/<version>-<utc stamp>`), oldest first."""
+    prefix = f"{check_version(version)}-"
+    return sorted(f"{QUARANTINE}/{n}" for n in t.listdir(QUARANTINE)
+                  if n.startswith(prefix) and n[len(prefix):][:1].isdigit())
+
+
+def read_jsonl(t: Transport, rel: str) -> list[dict[str, Any]]:
+    """The object lines of a JSON-lines file on a server (absent file: none; a garbled line is skipped)."""
+    if t.stat(rel) is None:
+        return []
+    out = []
+    for line in t.read_bytes(rel, 64 << 20).splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return out
+
+
+def upsert_jsonl(t: Transport, rel: str, key: str, record: Mapping[str, Any]) -> None:
+    """Replace the line whose `key` equals the record's (or append one), with one rename: a rerun never duplicates."""
+    new = json.dumps(dict(record), sort_keys=True, separators=(",", ":")).encode("utf-8")
+    old = t.read_bytes(rel, 64 << 20).splitlines() if t.stat(rel) is not None else []
+    lines, found = [], False
+    for line in old:
+        try:
+            same = json.loads(line).get(key) == record[key]
+        except (ValueError, AttributeError):
+            same = False
+        lines.append(new if same else line)
+        found = found or same
+    write_atomic(t, rel, b"\n".join(lines if found else [*lines, new]) + b"\n")

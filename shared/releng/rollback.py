@@ -1,0 +1,397 @@
+"""Rolling a release back on every update server, in an order no reader can notice (issue 6, UPDATE_SECURITY 31-34).
+
+Per server, under `channels/.lock`: (1) each channel manifest offering VERSION is replaced (one rename) by one offering
+the previous good release, number + 1, `rollback_of: VERSION`, and channels/history.jsonl gets the change;
+(2) `releases/latest`, if it points at VERSION, is switched (a new symlink renamed over it); (3) only then is
+`releases/VERSION` renamed to `quarantine/VERSION-<utc stamp>/`. Once: CDN purge, GitHub mark, message
+(releng.notify). Last, one line per rollback in each server's `rollback_log.jsonl`. A failed step leaves the line
+"partial"; a rerun finds it by version, does only what is missing (a lagging server gets the same manifest bytes)
+and rewrites that line (same id). rollback_release.py's docstring is the user's view; docs/update-server.md the layout.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from releng import cdn, github, manifest, notify, semver, server_layout, signing
+from releng.errors import BadInput, ExternalError, RelengError
+from releng.server_layout import CHANNELS, QUARANTINE, RELEASES, ROLLBACK_LOG, Channel
+from releng.signing import SigningKey
+from releng.transport import Transport, lock, mkdirs, open_server
+
+CHECKLIST = "rollback/rollback_checklist.md"
+TRIGGERS = ("manual", "watch-health")
+Say = Callable[[str], None]
+
+
+@dataclass
+class Server:
+    name: str
+    t: Transport | None
+    error: str | None = None
+    changes: list[str] = field(default_factory=list)
+    quarantine: str | None = None
+
+
+def actor() -> str:
+    """Who acts: $RELENG_ACTOR (CI sets it), else user@host."""
+    return os.environ.get("RELENG_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+@contextmanager
+def _failing(s: Server, what: str = "") -> Iterator[None]:
+    """A server or network failure marks the server failed (the report names it; a rerun finishes); a bug raises."""
+    try:
+        yield
+    except Exception as e:
+        if not (isinstance(e, RelengError | OSError | EOFError) or type(e).__module__.startswith("paramiko")):
+            raise
+        s.error = f"{what}{type(e).__name__ + ': ' if not isinstance(e, RelengError) else ''}{e}"
+
+
+@contextmanager
+def connected(cfg: Mapping[str, Any]) -> Iterator[list[Server]]:
+    """Every enabled server, connected when it can be (an unreachable one keeps its error); closed on exit."""
+    specs = [spec for spec in cfg["servers"] if spec.get("enabled", True)]
+    servers = [Server(spec["name"], None) for spec in specs]
+    for s, spec in zip(servers, specs, strict=True):
+        with _failing(s, "cannot connect: "):
+            s.t = open_server(spec, create=False)  # a rollback never creates a server root
+    if not servers:  # load_config refuses an empty list; all of them disabled is possible
+        raise BadInput("no enabled server in the config")
+    try:
+        yield servers
+    finally:
+        for s in servers:
+            if s.t is not None:
+                s.t.close()
+
+
+def _up(servers: Sequence[Server]) -> list[tuple[Server, Transport]]:
+    up = [(s, s.t) for s in servers if s.t is not None and s.error is None]
+    if not up:
+        raise ExternalError("no server can be reached: " + "; ".join(f"{s.name}: {s.error}" for s in servers))
+    return up
+
+
+def was_rolled_back(cfg: Mapping[str, Any], version: str) -> bool:
+    """Whether VERSION has a rollback_log.jsonl line or a quarantine folder on any reachable server."""
+    server_layout.check_version(version)
+    with connected(cfg) as servers:
+        return any(any(e.get("from") == version for e in server_layout.read_jsonl(t, ROLLBACK_LOG))
+                   or server_layout.quarantined(t, version) for _, t in _up(servers))
+
+
+@contextmanager
+def _locked(up: list[tuple[Server, Transport]], take: bool = True) -> Iterator[list[tuple[Server, Transport]]]:
+    """channels/.lock on each reachable server (config order); a server that fails here is marked failed.
+    `take=False` (dry runs) holds nothing and creates nothing."""
+    if not take:
+        yield up
+        return
+    with ExitStack() as stack:
+        held = []
+        for s, t in up:
+            with _failing(s):
+                mkdirs(t, CHANNELS)
+                stack.enter_context(lock(t, f"{CHANNELS}/.lock"))
+                held.append((s, t))
+        yield held
+
+
+def _best(current: Sequence[Channel]) -> Channel | None:
+    """The manifest with the highest number among the servers' copies of one channel."""
+    return max((c for c in current if c.payload), key=lambda c: int((c.payload or {})["manifest_number"]),
+               default=None)
+
+
+def _offer(cfg: Mapping[str, Any], t0: Transport, channel: str, version: str, number: int, *,
+           rollout: Mapping[str, Any] | None = None, rollback_of: str | None = None) -> dict[str, Any]:
+    """A fresh manifest payload offering the release in releases/<version>/ (as promote-release builds one)."""
+    base = cfg["manifest"].get("base_url") or t0.url("").rstrip("/")
+    arts = server_layout.manifest_artifacts(server_layout.release_document(t0, version), version, base,
+                                            cfg["manifest"]["prefer_kinds"])
+    rollout, now = rollout or {"percent": 100, "halted": False}, datetime.now(UTC).replace(microsecond=0)
+    return manifest.build_manifest(
+        channel=channel, version=version, manifest_number=number, issued_at=now,
+        expires_at=now + timedelta(days=cfg["manifest"]["expires_days"]), artifacts=arts,
+        notes=server_layout.release_notes(t0, version), rollout_percent=rollout["percent"],
+        halted=bool(rollout["halted"]), rollback_of=rollback_of)
+
+
+def _record(action: str, payload: Mapping[str, Any], envelope: bytes, who: str, reason: str | None) -> dict[str, Any]:
+    rec = {"at": manifest.format_time(datetime.now(UTC)), "who": who, "action": action, "channel": payload["channel"],
+           "version": payload["version"], "manifest_number": payload["manifest_number"], "rollout": payload["rollout"],
+           "sha256": manifest.envelope_digest(envelope), **({"reason": reason} if reason else {})}
+    if payload.get("rollback_of"):
+        rec["rollback_of"] = payload["rollback_of"]
+    return rec
+
+
+def _write_channels(s: Server, t: Transport, targets: Mapping[str, tuple[str, dict[str, Any], bytes]],
+                    trusted: Mapping[str, bytes], who: str, dry: bool, say: Say, reason: str | None = None) -> None:
+    for channel, (action, payload, envelope) in targets.items():
+        if server_layout.read_channel(t, channel, trusted).envelope == envelope:
+            continue
+        of = f", rollback_of {payload['rollback_of']}" if payload.get("rollback_of") else ""
+        change = f"{CHANNELS}/{channel}.json: offer {payload['version']} (number {payload['manifest_number']}{of})"
+        s.changes.append(change)
+        say(f"{'would write' if dry else 'write'} {change} on {s.name}")
+        if not dry:
+            server_layout.write_channel(t, channel, envelope, _record(action, payload, envelope, who, reason))
+
+
+def halt(cfg: dict[str, Any], version: str, key: SigningKey, *, dry_run: bool = False,
+         who: str | None = None) -> list[str]:
+    """Halt the rollout of VERSION on every channel that offers it (signed, number + 1, history "halt")."""
+    server_layout.check_version(version)
+    trusted = signing.trusted_keys(key, cfg["manifest"])
+    with connected(cfg) as servers, _locked(_up(servers), take=not dry_run) as held:
+        targets: dict[str, tuple[str, dict[str, Any], bytes]] = {}
+        halted = []
+        for channel in cfg["channels"]:
+            best = _best([server_layout.read_channel(t, channel, trusted) for _, t in held])
+            if best is None or best.payload is None or best.payload["version"] != version:
+                continue
+            assert best.envelope is not None
+            if best.payload["rollout"].get("halted") is True:
+                targets[channel] = ("sync", best.payload, best.envelope)
+                continue
+            fresh = _offer(cfg, held[0][1], channel, version, best.payload["manifest_number"] + 1)  # new times
+            new = {**best.payload, **{k: fresh[k] for k in ("issued_at", "expires_at", "manifest_number")},
+                   "rollout": {**best.payload["rollout"], "halted": True}}
+            targets[channel] = ("halt", new, manifest.sign_envelope(new, key))
+            halted.append(channel)
+        for s, t in held:
+            _write_channels(s, t, targets, trusted, who or actor(), dry_run, lambda _m: None)
+        return halted
+
+
+def revert(cfg: dict[str, Any], channel: str, number: int, key: SigningKey, reason: str, *, dry_run: bool = False,
+           who: str | None = None, say: Say | None = None) -> dict[str, Any]:
+    """Offer again what channels/history.jsonl entry NUMBER of CHANNEL offered (UPDATE_SECURITY 34): its version and
+    rollout, rebuilt from releases/<version>/, re-signed with the next number (`rollback_of` the current version
+    when going back). The latest symlink follows on the last channel at 100%. A summary dict; BadInput if refused."""
+    server_layout.check_channel(channel)
+    trusted, say = signing.trusted_keys(key, cfg["manifest"]), say or (lambda _m: None)
+    with connected(cfg) as servers, _locked(_up(servers), take=not dry_run) as held:
+        entry = next((h for _, t in held for h in server_layout.read_jsonl(t, server_layout.HISTORY)
+                      if h.get("channel") == channel and h.get("manifest_number") == number), None)
+        if entry is None:
+            raise BadInput(f"{server_layout.HISTORY} has no entry {number} for {channel}")
+        version = server_layout.check_version(entry.get("version"))
+        if any(not (st := t.stat(server_layout.release_dir(version))) or not st.is_dir for _, t in held):
+            raise BadInput(f"{version} is not in {RELEASES}/ on every server (rolled back? publish a fix instead)")
+        best = _best([server_layout.read_channel(t, channel, trusted) for _, t in held])
+        current = best.payload if best and best.payload else None
+        rollout = entry["rollout"] if isinstance(entry.get("rollout"), dict) else None
+        older = current is not None and semver.parse(version) < semver.parse(current["version"])
+        payload = _offer(cfg, held[0][1], channel, version, (current["manifest_number"] if current else 0) + 1,
+                         rollout=rollout, rollback_of=current["version"] if current and older else None)
+        envelope = manifest.sign_envelope(payload, key)
+        full = channel == cfg["channels"][-1] and payload["rollout"] == {"percent": 100, "halted": False}
+        for s, t in held:
+            _write_channels(s, t, {channel: ("revert", payload, envelope)}, trusted, who or actor(), dry_run, say,
+                            f"revert to {number}: {reason}")
+            if full and t.readlink(f"{RELEASES}/latest") != version:
+                s.changes.append(f"{RELEASES}/latest -> {version}")
+                if not dry_run:
+                    server_layout.point_latest(t, version)
+        return {"channel": channel, "reverted_to": number, "version": version, "dry_run": dry_run,
+                "manifest_number": payload["manifest_number"], "rollback_of": payload.get("rollback_of"),
+                "servers": [{"name": s.name, "error": s.error, "changes": s.changes} for s in servers]}
+
+
+@dataclass
+class Plan:
+    id: str
+    to: str
+    targets: dict[str, tuple[str, dict[str, Any], bytes | None]]  # channel -> (action, payload, envelope)
+    move_latest: bool
+    quarantine: bool
+    pending: dict[str, Any] | None
+
+
+def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version: str, channel: str | None,
+          trusted: Mapping[str, bytes], started: datetime) -> Plan:
+    """What this run has to do; BadInput (before any change) when the rollback is refused."""
+    logs = [e for _, t in held for e in server_layout.read_jsonl(t, ROLLBACK_LOG)]
+    pending = max((e for e in logs if e.get("from") == version and e.get("status") == "partial"),
+                  key=lambda e: str(e.get("at")), default=None)
+    scope = [channel] if channel else list(cfg["channels"])
+    stable = cfg["channels"][-1]
+    current = {c: [server_layout.read_channel(t, c, trusted) for _, t in held] for c in scope}
+    offered, synced = [], {}
+    for c, cur in current.items():
+        best = _best(cur)
+        if best is None or best.payload is None:
+            continue
+        if best.payload["version"] == version:
+            offered.append(c)
+        elif best.payload.get("rollback_of") == version and (pending or any(x.envelope != best.envelope
+                                                                            for x in cur)):
+            synced[c] = best
+    if channel and channel not in offered and channel not in synced:
+        raise BadInput(f"{channel} does not offer {version}: nothing to roll back there")
+    full = channel is None or channel == stable
+    move_latest = full and any(t.readlink(f"{RELEASES}/latest") == version for _, t in held) or bool(
+        pending and pending.get("latest"))  # a rerun purges what the first run moved
+    present = [t for _, t in held if (st := t.lstat(server_layout.release_dir(version))) and st.is_dir]
+    if channel is None:
+        quarantine = bool(present)
+    else:  # one channel: quarantine only when no channel (nor latest) offers VERSION any more
+        others = [c for c in cfg["channels"] if c != channel]
+        still = any((b := _best([server_layout.read_channel(t, c, trusted) for _, t in held])) is not None
+                    and b.payload is not None and b.payload["version"] == version for c in others)
+        latest_left = not full and any(t.readlink(f"{RELEASES}/latest") == version for _, t in held)
+        quarantine = bool(present) and not still and not latest_left
+    if not (offered or synced or move_latest or quarantine or pending):
+        if any(server_layout.quarantined(t, version) for _, t in held):
+            raise BadInput(f"{version} is already rolled back (in {QUARANTINE}/, and no channel offers it)")
+        raise BadInput(f"{version} is not published on any reachable server (nothing to roll back)")
+    to = str(pending["to"]) if pending else next((str(b.payload["version"]) for b in synced.values() if b.payload),
+                                                 None)
+    if to is None:
+        to = previous_good(held, version, logs, no_prerelease=move_latest or stable in offered)
+    targets: dict[str, tuple[str, dict[str, Any], bytes | None]] = {
+        c: ("sync", b.payload, b.envelope) for c, b in synced.items() if b.payload}
+    for c in offered:
+        number = max(int((x.payload or {}).get("manifest_number", 0)) for x in current[c]) + 1
+        targets[c] = ("rollback", _offer(cfg, held[0][1], c, to, number, rollback_of=version), None)
+    rid = str(pending["id"]) if pending else f"{version}-{started:%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
+    return Plan(rid, to, targets, move_latest, quarantine, pending)
+
+
+def previous_good(held: Sequence[tuple[Server, Transport]], version: str, logs: Sequence[Mapping[str, Any]], *,
+                  no_prerelease: bool) -> str:
+    """The newest release on every server lower than VERSION and never rolled back; BadInput when there is none."""
+    bad, top = {str(e.get("from")) for e in logs}, semver.parse(version)
+    everywhere = set.intersection(*(set(server_layout.released_versions(t)) for _, t in held))
+    fit = [v for v in map(semver.parse, everywhere - bad) if v < top and not (no_prerelease and v.is_prerelease)]
+    if not fit:
+        raise BadInput(f"nothing to fall back to: no release older than {version} that was not rolled back is on "
+                       "every server")
+    return str(max(fit))
+
+
+def rollback(cfg: dict[str, Any], version: str, reason: str, key: SigningKey, *, channel: str | None = None,
+             dry_run: bool = False, trigger: str = "manual", figures: Mapping[str, Any] | None = None,
+             who: str | None = None, say: Say | None = None) -> dict[str, Any]:
+    """Roll VERSION back on every configured server; the body of the `releng/rollback` document (module doc)."""
+    server_layout.check_version(version)
+    if channel is not None and server_layout.check_channel(channel) not in cfg["channels"]:
+        raise BadInput(f"--channel must be one of {', '.join(cfg['channels'])}, found {channel!r}")
+    if not reason.strip() or trigger not in TRIGGERS:
+        raise BadInput(f"a rollback needs a --reason and a trigger in {', '.join(TRIGGERS)}")
+    say, who = say or (lambda _m: None), who or actor()
+    purger, gh, notifier = cdn.from_config(cfg), github.from_config(cfg), notify.from_config(cfg)  # checked first
+    trusted = signing.trusted_keys(key, cfg["manifest"])
+    t_start, started = time.monotonic(), datetime.now(UTC).replace(microsecond=0)
+    with connected(cfg) as servers:  # an unreachable server is named in the body (and by the script) at the end
+        with _locked(_up(servers), take=not dry_run) as held:
+            plan = _plan(cfg, _up([s for s, _ in held]), version, channel, trusted, started)
+            targets = {c: (a, p, e if e is not None else manifest.sign_envelope(p, key))
+                       for c, (a, p, e) in plan.targets.items()}
+            for s, t in held:
+                with _failing(s):
+                    _server_steps(s, t, plan, targets, trusted, version, who, started, dry_run, say)
+                if s.error:
+                    say(f"{s.name} failed: {s.error}")
+        steps = _global_steps(cfg, servers, plan, version, reason, who, purger, gh, notifier, dry_run, say)
+        body = _body(cfg, servers, plan, version, reason, trigger, figures, who, started, steps, targets, dry_run,
+                     channel)
+        body["duration_s"] = round(time.monotonic() - t_start, 3)
+        if not dry_run:
+            _write_log(servers, body, plan)
+    return body
+
+
+def _server_steps(s: Server, t: Transport, plan: Plan, targets: Mapping[str, tuple[str, dict[str, Any], bytes]],
+                  trusted: Mapping[str, bytes], version: str, who: str, started: datetime, dry: bool,
+                  say: Say) -> None:
+    _write_channels(s, t, targets, trusted, who, dry, say)  # 1. nobody is offered VERSION any more
+    if plan.move_latest and t.readlink(f"{RELEASES}/latest") == version:  # 2. latest moves off it
+        s.changes.append(f"{RELEASES}/latest -> {plan.to}")
+        say(f"{'would point' if dry else 'point'} {RELEASES}/latest at {plan.to} on {s.name}")
+        if not dry:
+            server_layout.point_latest(t, plan.to)
+    folder = server_layout.release_dir(version)
+    st = t.lstat(folder)
+    if plan.quarantine and st is not None and st.is_dir:  # 3. only then does the folder move
+        dest, n = f"{QUARANTINE}/{version}-{started:%Y%m%dT%H%M%SZ}", 1
+        while t.lstat(dest if n == 1 else f"{dest}.{n}") is not None:  # the same second: .2, .3, ...
+            n += 1
+        dest = dest if n == 1 else f"{dest}.{n}"
+        s.changes.append(f"{folder} -> {dest}/")
+        say(f"{'would move' if dry else 'move'} {folder} to {dest}/ on {s.name}")
+        if not dry:
+            mkdirs(t, QUARANTINE)
+            t.rename_noreplace(folder, dest)
+        s.quarantine = dest
+
+
+def _global_steps(cfg: Mapping[str, Any], servers: Sequence[Server], plan: Plan, version: str, reason: str, who: str,
+                  purger: cdn.Purger | None, gh: github.GitHub | None, notifier: notify.Notifier | None, dry: bool,
+                  say: Say) -> dict[str, dict[str, Any]]:
+    """CDN purge (mutable URLs only, after every swap), GitHub mark and message: releng.notify.announce."""
+    up = [t for s in servers if (t := s.t) is not None and s.error is None]
+    base = cdn.base_url(cfg, up[0].url("").rstrip("/")) if up else ""
+    urls = [f"{base}/{CHANNELS}/{c}.json" for c in plan.targets]
+    if plan.move_latest and up:
+        urls += [f"{base}/{RELEASES}/latest/"] + [f"{base}/{RELEASES}/latest/{n}"
+                                                  for n in up[0].listdir(server_layout.release_dir(plan.to))]
+    prefix = (cfg.get("github") or {}).get("tag_prefix", "v")
+    news = notify.News(version=version, to=plan.to, reason=reason, who=who, tag=f"{prefix}{version}",
+                       channels=sorted(plan.targets), hotfix=notify.hotfix_command(plan.to, prefix),
+                       checklist=CHECKLIST)
+    return notify.announce(news, urls, purger=purger, gh=gh, notifier=notifier,
+                           earlier=(plan.pending or {}).get("steps", {}), purge_again=any(s.changes for s in servers),
+                           dry=dry, say=say)
+
+
+def _body(cfg: Mapping[str, Any], servers: Sequence[Server], plan: Plan, version: str, reason: str, trigger: str,
+          figures: Mapping[str, Any] | None, who: str, started: datetime, steps: dict[str, dict[str, Any]],
+          targets: Mapping[str, tuple[str, dict[str, Any], bytes]], dry: bool, channel: str | None) -> dict[str, Any]:
+    earlier = dict((plan.pending or {}).get("servers") or {})
+    # A server done in an earlier run and unreachable now is still done: its files do not change while it is down.
+    done = {s.name: not s.error or (s.t is None and earlier.get(s.name, {}).get("status") == "done")
+            for s in servers}
+    failed = [n for n, ok in done.items() if not ok] + [n for n, r in steps.items() if r["status"] == "failed"]
+    status = "dry-run" if dry else "partial" if failed else "complete"
+    prefix = (cfg.get("github") or {}).get("tag_prefix", "v")
+    return {
+        "id": plan.id, "version": version, "to": plan.to, "scope": channel or "all", "channels": sorted(targets),
+        "reason": reason, "trigger": trigger, "who": who, "started_at": manifest.format_time(started),
+        "first_started_at": (plan.pending or {}).get("at") or manifest.format_time(started), "dry_run": dry,
+        "status": status, "failed": failed, "figures": dict(figures or {}),
+        "manifests": [{"channel": c, "action": a, "version": p["version"], "manifest_number": p["manifest_number"]}
+                      for c, (a, p, _) in sorted(targets.items())],
+        "latest": plan.to if plan.move_latest else None,
+        "servers": [{"name": s.name, "status": "done" if done[s.name] else "failed", "error": s.error,
+                     "changes": s.changes, "quarantine": s.quarantine or earlier.get(s.name, {}).get("quarantine")}
+                    for s in servers],
+        "steps": steps,
+        "follow_up": {"hotfix": notify.hotfix_command(plan.to, prefix), "checklist": CHECKLIST},
+    }
+
+
+def _write_log(servers: Sequence[Server], body: Mapping[str, Any], plan: Plan) -> None:
+    """One line per rollback on every server that is done (rewritten in place by a rerun: never a duplicate)."""
+    line = {k: body[k] for k in ("id", "who", "reason", "to", "channels", "trigger", "duration_s", "status", "figures",
+                                 "latest")}
+    line.update({"at": body["first_started_at"], "from": body["version"], "last_run_at": body["started_at"],
+                 "servers": {s["name"]: {k: s[k] for k in ("status", "error", "quarantine")} for s in body["servers"]},
+                 "steps": {n: {"status": "done" if r["status"] == "done-earlier" else r["status"]}
+                           for n, r in body["steps"].items()}})
+    for s in servers:
+        if s.t is not None and not s.error:
+            with _failing(s, f"cannot write {ROLLBACK_LOG}: "), lock(s.t, f"{CHANNELS}/.lock"):
+                server_layout.upsert_jsonl(s.t, ROLLBACK_LOG, "id", line)
