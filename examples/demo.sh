@@ -1,24 +1,71 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: a release of examples/plugin on a throwaway git copy.
-# Every step prints what it did and where its document went. Run it with `make demo`.
+# The main job on the embedded default: the whole release cycle of examples/plugin on a throwaway git copy, with a
+# local-folder update server served over HTTP: a release, its staged rollout, a crash report that rolls it back, a
+# hotfix straight to stable, and the KPIs. Every step prints what it did and where its document went.
+# Run it with `make demo`.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/releng-demo.XXXXXX")"
 repo="$work/plugin"
+servers="$work/update_server_config.json"
+key="$work/release-key.pem"   # a throwaway Ed25519 release key; a real one lives in a secret store
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
+doc() { printf '  -> %s\n' "$@" >&2; }
+field() {  # field FILE KEY...: a value inside a JSON document
+    python3 -c 'import json, sys
+value = json.load(open(sys.argv[1], encoding="utf-8"))
+for key in sys.argv[2:]:
+    value = value[int(key)] if isinstance(value, list) else value[key]
+print(value)' "$@"
+}
 
 export GIT_AUTHOR_NAME="AudioLab Dev" GIT_AUTHOR_EMAIL="dev@audiolab.example"
 export GIT_COMMITTER_NAME="AudioLab Dev" GIT_COMMITTER_EMAIL="dev@audiolab.example"
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 
-step "A throwaway copy of examples/plugin in $repo, released once as v0.1.0"
+step "A throwaway copy of examples/plugin in $repo, tagged v0.1.0 with its changelog"
 cp -r "$here/plugin" "$repo"
-rm -rf "$repo/build"
+rm -rf "$repo/build" "$repo/dist"
 git -C "$repo" init -q -b main
 git -C "$repo" add -A
-git -C "$repo" commit -q -m "chore: import the gain plugin"
-git -C "$repo" tag -a v0.1.0 -m "Release 0.1.0"
+git -C "$repo" commit -q -m "feat: the gain plugin: gain, soft clipper, WAV in and out"
 cd "$repo"
+gen-changelog --version 0.1.0 -q
+git add CHANGELOG.md
+git commit -q -m "docs: changelog for 0.1.0"
+git tag -a v0.1.0 -m "Release 0.1.0"
+
+step "A release key, and a local-folder update server served over HTTP"
+python3 -c 'import sys
+from cryptography.hazmat.primitives import serialization as s
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+open(sys.argv[1], "wb").write(Ed25519PrivateKey.generate().private_bytes(
+    s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()))' "$key"
+pub="$(build-package --print-public-key --signing-key "$key" 2>/dev/null)"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+python3 - "$root/distribution/update_server_config.json" "$work" "$port" <<'PY'
+import json, sys
+config, work, port = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+config["servers"] = [{"name": "local", "transport": "local", "root": f"{work}/update-server",
+                      "base_url": f"http://127.0.0.1:{port}"}]
+config["manifest"]["base_url"] = f"http://127.0.0.1:{port}"
+json.dump(config, open(f"{work}/update_server_config.json", "w"), indent=2)
+PY
+mkdir -p "$work/update-server"
+python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/update-server" >/dev/null 2>&1 &
+server_pid=$!
+trap 'kill $server_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && break; sleep 0.1; done
+doc "key: $key (public: $pub)" "servers: $servers" "http://127.0.0.1:$port/ serves $work/update-server"
+check() {  # check CURRENT_VERSION CLIENT: a user's updater asks the stable channel
+    check-update --manifest-url "http://127.0.0.1:$port/channels/stable.json" --public-key "$pub" \
+        --current-version "$1" --client-id "$2" --state "$work/state-$2.json" --download-dir "$work/downloads"
+}
+
+step "scripts/release.sh --tagged: v0.1.0, the release users have today, through the whole chain to stable"
+bash "$root/scripts/release.sh" --tagged --servers "$servers" --signing-key "$key" \
+    --out "$work/release-0.1.0" --dist "$work/dist-0.1.0" --promote beta --promote stable
 
 step "Developers commit; the commit-msg hook (lint-commit) checks each message"
 lint-commit --install-hook --repo "$repo" >&2
@@ -35,57 +82,80 @@ fi
 
 step "bump-version auto --dry-run: decide the version (breaking -> major, feat -> minor, fix -> patch)"
 bump-version auto --dry-run --out build/release/version.json
+doc "$repo/build/release/version.json"
 
 step "gen-changelog --version-file build/release/version.json: the user-facing notes for that version"
 gen-changelog --version-file build/release/version.json --out build/release/changes.json
-echo "  CHANGELOG.md and $repo/build/release/changes.json" >&2
-cat CHANGELOG.md >&2
+doc "$repo/CHANGELOG.md" "$repo/build/release/changes.json"
+sed -n '/^## \[0\.2/,/^## \[0\.1/p' CHANGELOG.md | sed '$d' >&2
 
 step "bump-version auto --commit --tag --include CHANGELOG.md: rewrite every version file, commit, tag"
-bump-version auto --commit --tag --include CHANGELOG.md
-echo "  document: $repo/build/release/version.json" >&2
+version="$(bump-version auto --commit --tag --include CHANGELOG.md)"
+doc "$repo/build/release/version.json"
 git --no-pager show --stat --format='  %h %s' HEAD >&2
-git --no-pager tag -n20 -l "$(git describe --tags --abbrev=0)" >&2
+git --no-pager tag -n20 -l "v$version" >&2
 
 step "build-package: configure, build, ctest, stage, package reproducibly, sign SHA256SUMS"
-key="$work/release-key.pem"   # a throwaway Ed25519 release key; a real one lives in a secret store
-python3 -c 'import sys
-from cryptography.hazmat.primitives import serialization as s
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-open(sys.argv[1], "wb").write(Ed25519PrivateKey.generate().private_bytes(
-    s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()))' "$key"
 build-package --signing-key "$key" --out dist
-pub="$(build-package --print-public-key --signing-key "$key")"
 verify-artifacts dist --public-key "$pub"
-echo "  documents: $repo/dist/artifacts.json, SHA256SUMS, SHA256SUMS.sig" >&2
+doc "$repo/dist/artifacts.json, SHA256SUMS, SHA256SUMS.sig"
 
-step "publish-release to the local-folder update server $work/update-server (channel dev)"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-python3 - "$here/../distribution/update_server_config.json" "$work" "$port" <<'PY'
-import json, sys
-config, work, port = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
-config["servers"] = [{"name": "local", "transport": "local", "root": f"{work}/update-server",
-                      "base_url": f"http://127.0.0.1:{port}"}]
-config["manifest"]["base_url"] = f"http://127.0.0.1:{port}"
-json.dump(config, open(f"{work}/update_server_config.json", "w"), indent=2)
-PY
-servers="$work/update_server_config.json"
+step "validate-release: the release checklist as gates (tests from ctest's JUnit report)"
+platform="$(field dist/artifacts.json platform)-$(field dist/artifacts.json arch)"
+ctest --test-dir "build/package/$platform/cmake" -C Release --output-junit "$repo/build/release/tests.xml" -Q
+validate-release --dist dist --public-key "$pub" --junit build/release/tests.xml --out build/release/validation.json
+doc "$repo/build/release/validation.json"
+
+step "publish-release to the update server (channel dev)"
 publish-release --config "$servers" --artifacts dist/artifacts.json --changes build/release/changes.json \
-    --channel dev --signing-key "$key"
+    --channel dev --signing-key "$key" --out build/release/publish.json
+doc "$repo/build/release/publish.json" "$work/update-server/releases/$version/" "$work/update-server/channels/dev.json"
 
 step "promote-release: dev -> beta -> stable at 10%, then 100% (each change re-signs the manifest)"
-version="$(git describe --tags --abbrev=0)"; version="${version#v}"
 promote-release --config "$servers" "$version" --to beta --signing-key "$key"
 promote-release --config "$servers" "$version" --to stable --rollout 10 --signing-key "$key"
 promote-release --config "$servers" "$version" --to stable --rollout 100 --signing-key "$key"
 ls -l "$work/update-server/releases" "$work/update-server/channels" >&2
+doc "$work/update-server/channels/history.jsonl"
 
 step "check-update: a user's updater on 0.1.0 asks the stable channel over HTTP"
-python3 -m http.server "$port" --bind 127.0.0.1 --directory "$work/update-server" >/dev/null 2>&1 &
-server_pid=$!
-trap 'kill $server_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && break; sleep 0.1; done
-check-update --manifest-url "http://127.0.0.1:$port/channels/stable.json" --public-key "$pub" \
-    --current-version 0.1.0 --client-id demo-user-1 --state "$work/client-state.json" --download-dir "$work/downloads"
+check 0.1.0 demo-user-1
 
-step "Done. Everything is in $work (the repository, dist/, the update server, the download)"
+step "A crash report: $version crashes in 7% of 1,200 sessions; watch-health --once rolls it back"
+cat >"$work/telemetry.json" <<EOF
+{"versions": {"$version": {"sessions": 1200, "crashes": 84, "clients": 450},
+              "0.1.0": {"sessions": 5000, "crashes": 4, "clients": 2100}}}
+EOF
+doc "feed: $work/telemetry.json"
+watch-health --config "$servers" --feed "$work/telemetry.json" --once --signing-key "$key" --json \
+    >"$work/watch-health.json"
+ls -l "$work/update-server/quarantine" >&2
+doc "$work/watch-health.json" "$work/update-server/rollback_log.jsonl" "$work/update-server/quarantine/"
+
+step "check-update: the user who installed $version is taken back to 0.1.0 (rollback_of $version)"
+check "$version" demo-user-1
+
+step "The hotfix: a branch from the previous good tag (the rollback record's follow-up), with a fix"
+read -r branch from < <(python3 -c 'import json, sys
+follow = json.loads(open(sys.argv[1]).readline())["rollbacks"][0]["follow_up"]["hotfix"]
+print(*follow.split()[-2:])' "$work/watch-health.json")
+echo "  git checkout -b $branch $from" >&2
+git checkout -q -b "$branch" "$from"
+commit $'fix(wav): bounds-check the fmt chunk size\n\nThe crash reported against '"$version"$', present in 0.1.0 too.'
+
+step "scripts/release.sh --hotfix: bump, changelog, tag, build, validate (profile hotfix), publish, straight to stable"
+bash "$root/scripts/release.sh" --hotfix --servers "$servers" --signing-key "$key" --dist "$work/dist-hotfix"
+hotfix="$(field "$work/dist-hotfix/artifacts.json" version)"
+
+step "check-update: the user on 0.1.0 gets the hotfix $hotfix from stable"
+check 0.1.0 demo-user-1
+
+step "release-metrics: the KPIs against their targets, and the dashboard (adoption: simulated update checks)"
+cat >"$work/update-checks.json" <<EOF
+{"versions": {"$hotfix": {"update_checks": 3400}, "0.1.0": {"update_checks": 1500}, "$version": {"update_checks": 100}}}
+EOF
+release-metrics --repo "$repo" --config "$servers" --adoption "$work/update-checks.json" \
+    --out "$work/metrics.json" --html "$work/dashboard.html"
+doc "$work/update-checks.json" "$work/metrics.json" "dashboard: $work/dashboard.html"
+
+step "Done. Everything is in $work (the repository, the update server, the downloads, the dashboard)"

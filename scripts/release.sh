@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# How the releng scripts chain through their JSON documents: one release of a plugin repository, step by step.
+# `scripts/release.sh --help` for the options. .github/workflows/release.yml runs the same commands in CI
+# (tests/test_workflows.py checks that the two stay the same chain).
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: scripts/release.sh [options]
+
+One release of a plugin repository, each step's document written under --out (default REPO/build/release):
+
+  bump-version auto --dry-run      -> version.json      decide the version from the Conventional Commits
+  gen-changelog                    -> changes.json      write its section of CHANGELOG.md
+  bump-version auto --commit --tag -> version.json      rewrite the version files, commit, annotated tag
+  build-package                    -> DIST/artifacts.json, SHA256SUMS, SHA256SUMS.sig
+  verify-artifacts                 -> verified.json     signature, sizes and sha256 of DIST
+  ctest --output-junit             -> tests.xml         the built tree's tests, as evidence for the gates
+  validate-release                 -> validation.json   the release gates (a failing blocking gate stops here)
+  publish-release --channel dev    -> publish.json      upload to every update server, sign the dev manifest
+  promote-release (each --promote) -> promote-<channel>.json
+
+Options:
+  --repo DIR           the plugin repository (default: the git top-level of the current directory)
+  --servers FILE       update server config for publish-release and promote-release (required to publish)
+  --signing-key FILE   Ed25519 release key file (default: the RELENG_SIGNING_KEY variable holds the key text);
+                       the key is passed by path or environment only, never printed
+  --out DIR            where the documents go (default: REPO/build/release)
+  --dist DIR           where build-package puts the release folder (default: REPO/dist)
+  --pre-id ID          a prerelease: bump-version --pre-id ID (rc: 1.3.0-rc.1), validated with --profile rc
+  --hotfix             a hotfix (run on a hotfix/X.Y.Z branch): validate with --profile hotfix, then publish to
+                       dev and promote straight to stable (promote-release --hotfix; 100% unless --promote stable@PCT)
+  --tagged             HEAD already carries the release tag (CI, or a rerun): skip the bump and the tag
+  --promote CH[@PCT]   after publishing, promote to channel CH at rollout PCT% (repeatable, in order),
+                       e.g. --promote beta --promote stable@10
+  --tag-only           stop after the tag: push it and CI (.github/workflows/release.yml) does the rest
+  --no-publish         stop after validate-release
+  -h, --help           this help
+
+Exit status: that of the first step that fails (1: a negative answer, e.g. nothing to release or a blocking gate
+failed; 2: bad input; 3: internal error). docs/release-cycle.md explains when to run what.
+EOF
+}
+
+die() { printf 'error: %s\n' "$*" >&2; exit 2; }
+absolute() { case "$1" in /*|"") printf '%s' "$1" ;; *) printf '%s/%s' "$PWD" "$1" ;; esac; }
+step() { printf '\n== %s\n' "$*" >&2; }
+field() {  # field FILE KEY: one top-level string of a JSON document
+    python3 -c 'import json, sys; print(json.load(open(sys.argv[1], encoding="utf-8"))[sys.argv[2]])' "$1" "$2"
+}
+
+repo="" servers="" key="" out="" dist="" pre_id="" hotfix=0 tagged=0 publish=1 tag_only=0
+promotions=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --repo|--servers|--signing-key|--out|--dist|--pre-id|--promote)
+            [ $# -ge 2 ] || die "$1 needs a value"
+            case "$1" in
+                --repo) repo="$2" ;;
+                --servers) servers="$2" ;;
+                --signing-key) key="$2" ;;
+                --out) out="$2" ;;
+                --dist) dist="$2" ;;
+                --pre-id) pre_id="$2" ;;
+                --promote) promotions+=("$2") ;;
+            esac
+            shift 2 ;;
+        --hotfix) hotfix=1; shift ;;
+        --tagged) tagged=1; shift ;;
+        --no-publish) publish=0; shift ;;
+        --tag-only) tag_only=1; publish=0; shift ;;
+        *) die "unknown argument: $1 (see --help)" ;;
+    esac
+done
+
+repo="$(git -C "${repo:-.}" rev-parse --show-toplevel 2>/dev/null)" || die "not a git repository: ${repo:-.}"
+out="$(absolute "${out:-$repo/build/release}")"
+dist="$(absolute "${dist:-$repo/dist}")"
+key="$(absolute "$key")"
+servers="$(absolute "$servers")"
+[ -z "$key" ] || [ -f "$key" ] || die "--signing-key: no such file: $key"
+[ "$tag_only" = 1 ] || [ -n "$key" ] || [ -n "${RELENG_SIGNING_KEY:-}" ] \
+    || die "no signing key: give --signing-key FILE or set RELENG_SIGNING_KEY"
+[ "$tag_only" = 0 ] || [ "$tagged" = 0 ] || die "--tag-only and --tagged contradict each other"
+if [ "$publish" = 1 ]; then
+    [ -n "$servers" ] || die "--servers FILE is required to publish (or --no-publish)"
+    [ -f "$servers" ] || die "--servers: no such file: $servers"
+fi
+for p in "${promotions[@]}"; do
+    [[ "$p" =~ ^[a-z]+(@[0-9]+)?$ ]] || die "--promote takes CHANNEL or CHANNEL@PERCENT, found: $p"
+done
+[ "$hotfix" = 0 ] || [ -z "$pre_id" ] || die "--hotfix and --pre-id contradict each other"
+cd "$repo"
+if [ "$tagged" = 1 ]; then
+    version="$(git describe --tags --exact-match --match 'v[0-9]*' HEAD 2>/dev/null)" \
+        || die "--tagged: HEAD carries no release tag"
+    version="${version#v}"
+fi
+mkdir -p "$out"
+
+key_args=()
+[ -z "$key" ] || key_args=(--signing-key "$key")
+version_args=()   # the version document this run wrote (a tagged release has none: the tag says it)
+[ "$tagged" = 1 ] || version_args=(--version-file "$out/version.json")
+bump_args=(auto)
+[ -z "$pre_id" ] || bump_args+=(--pre-id "$pre_id")
+profile=release
+[ -z "$pre_id" ] || profile=rc
+[ "$hotfix" = 0 ] || profile=hotfix
+
+if [ "$tagged" = 0 ]; then
+    step "bump-version ${bump_args[*]} --dry-run: decide the version"
+    bump-version "${bump_args[@]}" --dry-run -q --out "$out/version.json"
+
+    step "gen-changelog: the notes of that version into CHANGELOG.md"
+    gen-changelog --version-file "$out/version.json" --out "$out/changes.json"
+    echo "  $repo/CHANGELOG.md and $out/changes.json" >&2
+
+    step "bump-version ${bump_args[*]} --commit --tag: rewrite the version files, commit, tag"
+    version="$(bump-version "${bump_args[@]}" --commit --tag --include CHANGELOG.md --out "$out/version.json")"
+    echo "  v$version; document: $out/version.json" >&2
+    if [ "$tag_only" = 1 ]; then
+        step "Tagged v$version. Push it (git push --follow-tags); CI builds, validates and publishes to dev"
+        exit 0
+    fi
+else
+    step "gen-changelog --version $version: the notes of the tagged release (CHANGELOG.md left as committed)"
+    gen-changelog --version "$version" --changelog - --out "$out/changes.json" >/dev/null
+    echo "  document: $out/changes.json" >&2
+fi
+
+step "build-package: build, test, package reproducibly, sign SHA256SUMS"
+build-package --source "$repo" --out "$dist" "${version_args[@]}" "${key_args[@]}" >/dev/null
+public_key="$(build-package --source "$repo" --print-public-key "${key_args[@]}")"
+echo "  documents: $dist/artifacts.json, $dist/SHA256SUMS, $dist/SHA256SUMS.sig" >&2
+[ "$(field "$dist/artifacts.json" version)" = "$version" ] || die "$dist/artifacts.json is not of version $version"
+
+step "verify-artifacts: the signature, and every file's size and sha256"
+verify-artifacts "$dist" --public-key "$public_key" --json >"$out/verified.json"
+echo "  document: $out/verified.json" >&2
+
+step "ctest: the tests of the tree build-package built, as a JUnit report"
+platform="$(field "$dist/artifacts.json" platform)-$(field "$dist/artifacts.json" arch)"
+ctest --test-dir "$repo/build/package/$platform/cmake" -C Release --output-junit "$out/tests.xml" -Q
+echo "  report: $out/tests.xml" >&2
+
+step "validate-release --profile $profile: the release gates"
+validate-release --profile "$profile" --dist "$dist" --public-key "$public_key" --junit "$out/tests.xml" \
+    "${version_args[@]}" --out "$out/validation.json"
+echo "  document: $out/validation.json" >&2
+
+if [ "$publish" = 0 ]; then
+    step "Validated $version; not published (--no-publish). Documents in $out"
+    exit 0
+fi
+
+step "publish-release --channel dev: upload to every update server, sign the dev manifest"
+publish-release --config "$servers" --artifacts "$dist/artifacts.json" --changes "$out/changes.json" \
+    --channel dev "${key_args[@]}" --out "$out/publish.json"
+echo "  document: $out/publish.json" >&2
+
+if [ "$hotfix" = 1 ]; then   # straight to stable at 100%, unless --promote stable@PCT says less
+    to_stable=0
+    for p in "${promotions[@]}"; do [ "${p%@*}" != stable ] || to_stable=1; done
+    [ "$to_stable" = 1 ] || promotions=("stable" "${promotions[@]}")
+fi
+for p in "${promotions[@]}"; do
+    channel="${p%@*}"
+    promote_args=(--to "$channel")
+    [ "$p" = "$channel" ] || promote_args+=(--rollout "${p#*@}")
+    [ "$hotfix" = 0 ] || [ "$channel" != stable ] || promote_args+=(--hotfix)
+    step "promote-release $version ${promote_args[*]}"
+    promote-release --config "$servers" "$version" "${promote_args[@]}" "${key_args[@]}" \
+        --out "$out/promote-$channel.json"
+    echo "  document: $out/promote-$channel.json" >&2
+done
+
+step "Released $version. Documents in $out, the release folder in $dist"
