@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import re
 import subprocess
 import sys
 import sysconfig
@@ -80,6 +81,14 @@ def test_releng_stays_small_and_never_imports_scripts():
     for module in package.glob("*.py"):
         assert not any(n.startswith("releng._scripts") for n in _imports(module)), module.name
         assert len(module.read_text().splitlines()) <= 400, f"{module.name}: split it by noun"
+
+
+def test_every_releng_module_is_in_the_package_map():
+    """docs/conventions.md lists every module by area: a new one must say where it belongs."""
+    section = (ROOT / "docs" / "conventions.md").read_text().split("## The `releng` package", 1)[1]
+    listed = set(re.findall(r"`(\w+)`", section))
+    modules = {p.stem for p in (ROOT / "shared" / "releng").glob("*.py")} - {"__init__"}
+    assert modules - listed == set()
 
 
 @pytest.mark.parametrize("path", scripts(), ids=lambda p: f"{p.parent.name}/{p.name}")
