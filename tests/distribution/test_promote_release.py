@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 import shutil
 import tempfile
 import threading
@@ -22,8 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from releng import artifacts, documents, manifest, signing
+from releng import manifest, signing
 from releng._scripts.distribution import promote_release, publish_release
+from testkit import make_release
 
 ZONE = "0123456789abcdef0123456789abcdef"
 TOKEN = "cf-test-token-Zq81xKp0s9"
@@ -41,27 +41,6 @@ def key_file(tmp_path_factory):
 @pytest.fixture(scope="module")
 def key(key_file):
     return signing.load_private_key_file(key_file)
-
-
-def make_release(folder: Path, key, version: str, seed: int) -> Path:
-    """A signed release folder as build-package writes it, with a changes document; returns its artifacts.json."""
-    folder.mkdir(parents=True)
-    data = random.Random(seed).randbytes(4000)
-    name = f"gain-{version}-linux-x86_64.tar.gz"
-    (folder / name).write_bytes(data)
-    arts = [artifacts.Artifact(name, "tar.gz", "linux", "x86_64", len(data), hashlib.sha256(data).hexdigest())]
-    sums = artifacts.sums_text(arts).encode()
-    (folder / artifacts.SUMS).write_bytes(sums)
-    sig = key.sign(sums)
-    (folder / artifacts.SIG).write_text(signing.signature_line(sig))
-    documents.write(folder / "artifacts.json", "artifacts", artifacts.document(
-        name="gain", version=version, commit=None, tag=None, platform="linux", arch="x86_64", source_date_epoch=0,
-        artifacts=arts, sums=sums, signature=sig, key=key, tools={}))
-    documents.write(folder / "changes.json", "changes", {"repo_url": None, "tag_prefix": "v", "versions": [
-        {"version": version, "date": "2026-11-27", "tag": f"v{version}", "previous_tag": None, "url": None,
-         "entries": [{"category": "Added", "scope": None, "text": f"release {version}", "breaking": False,
-                      "breaking_text": None, "refs": [], "commit": "a" * 40, "type": "feat"}]}]})
-    return folder / "artifacts.json"
 
 
 def write_config(path: Path, *servers: dict, cdn: dict | None = None) -> Path:
@@ -84,7 +63,7 @@ def published(tmp_path_factory, key, key_file) -> Path:
     root = base / "server"
     config = write_config(base / "c.json", local(root))
     for i, v in enumerate(VERSIONS):
-        doc = make_release(base / v, key, v, seed=i)
+        doc = make_release(base / v, key, v, size=4000, seed=i)
         assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "dev",
                                      "--changes", str(doc.parent / "changes.json"), "--signing-key",
                                      str(key_file), "-q"]) == 0

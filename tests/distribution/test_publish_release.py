@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from releng import artifacts, documents, manifest, publishing, signing, transport
 from releng._scripts.distribution import publish_release
+from testkit import make_release
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "distribution" / "publish_release.py"
@@ -42,29 +43,6 @@ def key_file(tmp_path_factory):
 @pytest.fixture
 def key(key_file):
     return signing.load_private_key_file(key_file)
-
-
-def make_release(folder: Path, key, version: str = "1.2.0", size: int = 200_000, seed: int = 1,
-                 changes: bool = True, platform: str = "linux", arch: str = "x86_64") -> Path:
-    """A signed release folder as build-package writes it; returns its artifacts.json."""
-    folder.mkdir(parents=True)
-    data = random.Random(seed).randbytes(size)
-    name = f"gain-{version}-{platform}-{arch}.tar.gz"
-    (folder / name).write_bytes(data)
-    arts = [artifacts.Artifact(name, "tar.gz", platform, arch, size, hashlib.sha256(data).hexdigest())]
-    sums = artifacts.sums_text(arts).encode()
-    (folder / artifacts.SUMS).write_bytes(sums)
-    sig = key.sign(sums)
-    (folder / artifacts.SIG).write_text(signing.signature_line(sig))
-    documents.write(folder / "artifacts.json", "artifacts", artifacts.document(
-        name="gain", version=version, commit=None, tag=None, platform=platform, arch=arch, source_date_epoch=0,
-        artifacts=arts, sums=sums, signature=sig, key=key, tools={}))
-    if changes:
-        documents.write(folder / "changes.json", "changes", {"repo_url": None, "tag_prefix": "v", "versions": [
-            {"version": version, "date": "2026-11-27", "tag": f"v{version}", "previous_tag": None, "url": None,
-             "entries": [{"category": "Added", "scope": None, "text": f"release {version}", "breaking": False,
-                          "breaking_text": None, "refs": [], "commit": "a" * 40, "type": "feat"}]}]})
-    return folder / "artifacts.json"
 
 
 def sftp_server(sshd, root: Path, name: str = "primary", **over) -> dict:

@@ -27,9 +27,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import artifacts, documents, manifest, server_layout, signing, transport
+from releng import manifest, server_layout, signing, transport
 from releng._scripts.distribution import check_update, publish_release
 from releng.transport_sftp import SftpTransport
+from testkit import make_release
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "distribution" / "publish_release.py"
@@ -123,23 +124,6 @@ def key(key_file):
     return signing.load_private_key_file(key_file)
 
 
-def make_release(folder: Path, key, version: str = "1.2.0", size: int = 200_000, seed: int = 1) -> Path:
-    """A signed release folder as build-package writes it; returns its artifacts.json."""
-    folder.mkdir(parents=True)
-    data = random.Random(seed).randbytes(size)
-    name = ARTIFACT.format(v=version)
-    (folder / name).write_bytes(data)
-    arts = [artifacts.Artifact(name, "tar.gz", "linux", "x86_64", size, hashlib.sha256(data).hexdigest())]
-    sums = artifacts.sums_text(arts).encode()
-    (folder / artifacts.SUMS).write_bytes(sums)
-    sig = key.sign(sums)
-    (folder / artifacts.SIG).write_text(signing.signature_line(sig))
-    documents.write(folder / "artifacts.json", "artifacts", artifacts.document(
-        name="gain", version=version, commit=None, tag=None, platform="linux", arch="x86_64", source_date_epoch=0,
-        artifacts=arts, sums=sums, signature=sig, key=key, tools={}))
-    return folder / "artifacts.json"
-
-
 def write_config(path: Path, sshd, root: Path, base_url: str) -> Path:
     server = {"name": "primary", "transport": "sftp", "host": sshd.host, "port": sshd.port, "user": sshd.user,
               "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts), "root": str(root),
@@ -168,7 +152,7 @@ def test_killed_publishes_are_never_served_half_uploaded_and_resume(sshd, http_r
     """
     root, server = http_root
     size = 48 << 20
-    doc = make_release(tmp_path / "dist", key, size=size)
+    doc = make_release(tmp_path / "dist", key, size=size, changes=False)
     config = write_config(tmp_path / "c.json", sshd, root, server.base)
     name = ARTIFACT.format(v="1.2.0")
     expected = {f"releases/1.2.0/{n}": hashlib.sha256((doc.parent / n).read_bytes()).hexdigest()
@@ -249,7 +233,7 @@ def test_publishers_killed_at_random_moments_never_expose_a_partial_release_or_m
     versions = [f"1.0.{i}" for i in range(20)]
     sums = {}
     for i, v in enumerate(versions):
-        doc = make_release(tmp_path / v, key, v, size=4_000_000, seed=i)
+        doc = make_release(tmp_path / v, key, v, size=4_000_000, seed=i, changes=False)
         sums[v] = (doc.parent / "SHA256SUMS").read_bytes()
     served: list[str] = []
 
@@ -394,7 +378,7 @@ def test_publish_release_never_unlinks_latest_or_a_manifest(tmp_path, key, key_f
     config.write_text(json.dumps({"servers": [{"name": "log", "transport": "local", "root": str(root)}],
                                   "manifest": {"expires_days": 7, "base_url": "https://u.example"}}))
     for i, v in enumerate(("1.0.0", "1.1.0", "1.2.0")):
-        doc = make_release(tmp_path / v, key, v, seed=i)
+        doc = make_release(tmp_path / v, key, v, seed=i, changes=False)
         assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "stable",
                                      "--signing-key", str(key_file)]) == 0
     calls = LoggingTransport.calls
@@ -465,7 +449,7 @@ def test_a_published_manifest_is_served_by_the_first_request_after_publish(sshd,
     conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
     trusted = {key.key_id: key.public_raw}
     for number, version in enumerate(("1.2.0", "1.3.0"), start=1):
-        doc = make_release(tmp_path / version, key, version, seed=number)
+        doc = make_release(tmp_path / version, key, version, seed=number, changes=False)
         assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "dev",
                                      "--signing-key", str(key_file)]) == 0
         conn.request("GET", "/channels/dev.json")

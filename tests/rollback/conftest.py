@@ -16,9 +16,7 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
-import random
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -29,8 +27,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import artifacts, documents, manifest, signing
+from releng import manifest, signing
 from releng._scripts.distribution import promote_release, publish_release
+from testkit import make_release
 
 VERSIONS = ("1.1.0", "1.2.0", "1.3.0")
 FILES = ("SHA256SUMS", "SHA256SUMS.sig", "artifacts.json", "RELEASE_NOTES.md")  # in every release: latest/<file>
@@ -47,27 +46,6 @@ def rollback_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def rollback_key(rollback_key_file: Path) -> signing.SigningKey:
     return signing.load_private_key_file(rollback_key_file)
-
-
-def _make_release(folder: Path, key: signing.SigningKey, version: str, seed: int) -> Path:
-    """A signed release folder as build-package writes it, plus a changes document; returns its artifacts.json."""
-    folder.mkdir(parents=True)
-    data = random.Random(seed).randbytes(3000)
-    name = f"gain-{version}-linux-x86_64.tar.gz"
-    (folder / name).write_bytes(data)
-    arts = [artifacts.Artifact(name, "tar.gz", "linux", "x86_64", len(data), hashlib.sha256(data).hexdigest())]
-    sums = artifacts.sums_text(arts).encode()
-    (folder / artifacts.SUMS).write_bytes(sums)
-    sig = key.sign(sums)
-    (folder / artifacts.SIG).write_text(signing.signature_line(sig))
-    documents.write(folder / "artifacts.json", "artifacts", artifacts.document(
-        name="gain", version=version, commit=None, tag=None, platform="linux", arch="x86_64", source_date_epoch=0,
-        artifacts=arts, sums=sums, signature=sig, key=key, tools={}))
-    documents.write(folder / "changes.json", "changes", {"repo_url": None, "tag_prefix": "v", "versions": [
-        {"version": version, "date": "2026-11-27", "tag": f"v{version}", "previous_tag": None, "url": None,
-         "entries": [{"category": "Added", "scope": None, "text": f"release {version}", "breaking": False,
-                      "breaking_text": None, "refs": [], "commit": "a" * 40, "type": "feat"}]}]})
-    return folder / "artifacts.json"
 
 
 def _local_spec(root: Path, name: str = "local") -> dict[str, Any]:
@@ -95,7 +73,7 @@ def _built_update_root(tmp_path_factory: pytest.TempPathFactory, rollback_key: s
     config = write_server_config(base / "c.json", _local_spec(root))
     key = ["--signing-key", str(rollback_key_file), "-q"]
     for i, v in enumerate(VERSIONS):
-        doc = _make_release(base / v, rollback_key, v, seed=i)
+        doc = make_release(base / v, rollback_key, v, size=3000, seed=i)
         assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "dev",
                                      "--changes", str(doc.parent / "changes.json"), *key]) == 0
         for channel in ("beta", "stable"):

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from releng import metrics, metrics_sources
 from releng._scripts.validation import release_metrics
+from testkit import make_release
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 DAY, HOUR = 86400, 3600
@@ -351,12 +352,10 @@ def test_both_entry_forms_run(released, script, command):
 
 def test_records_written_by_publish_promote_and_rollback_release(git_repo, tmp_path, capsys, validate_document):
     """The logs as the real scripts write them: publish to dev, promote to beta and stable, roll the newest back."""
-    import hashlib
-    import random
 
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519
-    from releng import artifacts, documents, signing
+    from releng import signing
     from releng._scripts.distribution import promote_release, publish_release
     from releng._scripts.rollback import rollback_release
 
@@ -374,17 +373,7 @@ def test_records_written_by_publish_promote_and_rollback_release(git_repo, tmp_p
         git_repo.commit(f"feat: feature {i}")
         git_repo.tag(f"v{version}")
         folder = tmp_path / version
-        folder.mkdir()
-        data = random.Random(i).randbytes(2000)
-        name = f"gain-{version}-linux-x86_64.tar.gz"
-        (folder / name).write_bytes(data)
-        arts = [artifacts.Artifact(name, "tar.gz", "linux", "x86_64", len(data), hashlib.sha256(data).hexdigest())]
-        sums = artifacts.sums_text(arts).encode()
-        (folder / artifacts.SUMS).write_bytes(sums)
-        (folder / artifacts.SIG).write_text(signing.signature_line(key.sign(sums)))
-        documents.write(folder / "artifacts.json", "artifacts", artifacts.document(
-            name="gain", version=version, commit=None, tag=None, platform="linux", arch="x86_64",
-            source_date_epoch=0, artifacts=arts, sums=sums, signature=key.sign(sums), key=key, tools={}))
+        make_release(folder, key, version, size=2000, seed=i, changes=False)
         assert publish_release.main([*quiet, "--artifacts", str(folder / "artifacts.json"), "--channel", "dev"]) == 0
         assert promote_release.main([*quiet, version, "--to", "beta"]) == 0
         if version != "1.2.0":
