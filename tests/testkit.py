@@ -31,3 +31,15 @@ def make_release(folder: Path, key: signing.SigningKey, version: str = "1.2.0", 
              "entries": [{"category": "Added", "scope": None, "text": f"release {version}", "breaking": False,
                           "breaking_text": None, "refs": [], "commit": "a" * 40, "type": "feat"}]}]})
     return folder / "artifacts.json"
+
+
+def write_key(path: Path) -> str:
+    """A fresh Ed25519 release key written to `path` as unencrypted PKCS#8 PEM; returns the public key's base64."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return signing.public_key_to_b64(raw)

@@ -17,30 +17,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from releng import manifest, signing
+from releng import manifest
 from releng._scripts.distribution import promote_release, publish_release
 from testkit import make_release
 
 ZONE = "0123456789abcdef0123456789abcdef"
 TOKEN = "cf-test-token-Zq81xKp0s9"
 VERSIONS = ("1.2.0", "1.3.0")
-
-
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("key") / "release.pem"
-    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return path
-
-
-@pytest.fixture(scope="module")
-def key(key_file):
-    return signing.load_private_key_file(key_file)
 
 
 def write_config(path: Path, *servers: dict, cdn: dict | None = None) -> Path:

@@ -22,27 +22,13 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from releng import artifacts, documents, manifest, publishing, signing, transport
 from releng._scripts.distribution import publish_release
-from testkit import make_release
+from testkit import make_release, write_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "distribution" / "publish_release.py"
 ARTIFACT = "gain-{v}-linux-x86_64.tar.gz"
-
-
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("key") / "release.pem"
-    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return path
-
-
-@pytest.fixture
-def key(key_file):
-    return signing.load_private_key_file(key_file)
 
 
 def sftp_server(sshd, root: Path, name: str = "primary", **over) -> dict:
@@ -913,8 +899,7 @@ def test_key_rotation_needs_the_old_key_listed_as_trusted(tmp_path, key, key_fil
     config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(root)})
     assert publish(config, make_release(tmp_path / "1.0.0", key, "1.0.0", seed=1), key_file, channel="stable") == 0
     new_file = tmp_path / "new.pem"
-    new_file.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    write_key(new_file)
     new = signing.load_private_key_file(new_file)
     doc = make_release(tmp_path / "1.1.0", new, "1.1.0", seed=2)
     capsys.readouterr()

@@ -25,9 +25,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import manifest, server_layout, signing, transport
+from releng import manifest, server_layout, transport
 from releng._scripts.distribution import check_update, publish_release
 from releng.transport_sftp import SftpTransport
 from testkit import make_release
@@ -109,19 +107,6 @@ class Poller(threading.Thread):
 
 
 # --- releases ---------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def key_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("key") / "release.pem"
-    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return path
-
-
-@pytest.fixture
-def key(key_file):
-    return signing.load_private_key_file(key_file)
 
 
 def write_config(path: Path, sshd, root: Path, base_url: str) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from releng import plugins
 from releng._scripts.packaging import build_package
+from testkit import write_key
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "plugin"
@@ -50,20 +51,6 @@ def git(repo: Path, *args: str) -> str:
     stamp = f"{COMMIT_TIME} +0000"
     env = dict(os.environ, GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp)
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True, env=env).stdout
-
-
-def write_key(path: Path) -> str:
-    """A new Ed25519 key in PEM at `path`; returns the base64 raw public key."""
-    import base64
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    key = ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from releng import git
 from releng.errors import BadInput, ExternalError
 
@@ -333,3 +335,151 @@ def test_git_missing_is_an_external_error(tmp_path: Path) -> None:
                  lambda: list(git.log(tmp_path))):
         with pytest.raises(ExternalError, match="git is not installed"):
             call()
+
+
+# --- history: the last release tag reachable from HEAD and the commits since it -------------------------------
+
+def _since(repo: Path) -> tuple[str | None, list[str]]:
+    h = git.history(repo)
+    return (h.last.name if h.last else None), [e.sha for e in h.since]
+
+
+def _reference(repo: Path) -> tuple[str | None, set[str]]:
+    """The answer from first principles: rev-list HEAD minus what each reachable release tag contains."""
+    def rev_list(*revs: str) -> set[str]:
+        return set(subprocess.run([REAL_GIT, "-C", str(repo), "rev-list", *revs, "--"], capture_output=True,
+                                  text=True, check=True).stdout.split())
+
+    reachable = rev_list("HEAD")
+    out = subprocess.run([REAL_GIT, "-C", str(repo), "for-each-ref", "--format=%(refname:strip=2) %(*objectname)"
+                          "%(objectname)", "refs/tags"], capture_output=True, text=True, check=True).stdout
+    released: set[str] = set()
+    best: tuple[tuple[int, ...], str] | None = None
+    for line in out.split("\n"):
+        if not line:
+            continue
+        name, obj = line.split(" ")
+        sha = obj[:40]
+        if sha in reachable and git.semver.is_valid(name[1:]) and name.startswith("v"):
+            released |= rev_list(sha)
+            key = tuple(int(x) for x in name[1:].split("."))
+            best = max(best or (key, name), (key, name))
+    return (best[1] if best else None), reachable - released
+
+
+def test_history_of_a_linear_history(git_repo) -> None:
+    git_repo.commit("feat: a")
+    git_repo.tag("v0.1.0")
+    b = git_repo.commit("fix: b")
+    c = git_repo.commit("feat: c")
+    assert _since(git_repo.path) == ("v0.1.0", [c, b])
+
+
+def test_history_counts_a_branch_forked_before_the_tag_and_merged_after(git_repo) -> None:
+    git_repo.commit("feat: a")
+    git_repo.git("checkout", "-q", "-b", "topic")
+    t1 = git_repo.commit("feat: on the branch since before the release")
+    git_repo.git("checkout", "-q", "main")
+    git_repo.commit("fix: released")
+    git_repo.tag("v0.2.0")
+    after = git_repo.commit("fix: after")
+    git_repo.git("merge", "-q", "--no-ff", "-m", "Merge branch 'topic'", "topic")
+    last, since = _since(git_repo.path)
+    assert last == "v0.2.0" and set(since) == {git_repo.head(), after, t1}
+
+
+def test_history_ignores_tags_head_cannot_reach(git_repo) -> None:
+    base = git_repo.commit("feat: a")
+    git_repo.tag("v0.1.0")
+    git_repo.git("checkout", "-q", "-b", "next")
+    git_repo.commit("feat: b")
+    git_repo.tag("v0.2.0")  # on another branch
+    git_repo.git("checkout", "-q", "main")
+    fork = git_repo.commit("fix: c")
+    git_repo.git("checkout", "-q", "-b", "other")
+    git_repo.commit("feat: d")
+    git_repo.tag("v0.3.0")  # below it: `fork`, which main's HEAD reaches without any release containing it
+    git_repo.git("checkout", "-q", "main")
+    top = git_repo.commit("fix: e")
+    assert _since(git_repo.path) == ("v0.1.0", [top, fork])
+    assert base not in _since(git_repo.path)[1]
+
+
+def test_history_when_head_is_a_release_or_inside_one(git_repo) -> None:
+    git_repo.commit("feat: a")
+    git_repo.tag("v0.1.0")
+    b = git_repo.commit("feat: b")
+    git_repo.tag("v0.2.0", annotated=False)
+    assert _since(git_repo.path) == ("v0.2.0", [])
+    git_repo.git("checkout", "-q", "-b", "old", "HEAD~1")
+    git_repo.tag("v0.1.0-rc.1", ref=b)
+    git_repo.git("checkout", "-q", "--detach", b)
+    assert _since(git_repo.path) == ("v0.2.0", [])  # the highest of the tags on HEAD
+
+
+def test_history_skips_tags_that_only_look_like_releases(git_repo, capsys: pytest.CaptureFixture[str]) -> None:
+    git_repo.commit("feat: a")
+    git_repo.tag("v0.1.0")
+    b = git_repo.commit("fix: b")
+    git_repo.tag("v1.2")  # matches v[0-9]* but is not SemVer: not a release
+    git_repo.tag("v2-next", annotated=False)
+    c = git_repo.commit("fix: c")
+    assert _since(git_repo.path) == ("v0.1.0", [c, b])
+    assert "ignoring tag 'v1.2'" in capsys.readouterr().err
+
+
+def test_history_without_tags(git_repo) -> None:
+    a = git_repo.commit("feat: a")
+    assert _since(git_repo.path) == (None, [a])
+
+
+def test_history_takes_the_highest_tag_of_a_merged_branch(git_repo) -> None:
+    git_repo.commit("feat: a")
+    git_repo.tag("v1.0.0")
+    git_repo.git("checkout", "-q", "-b", "release")
+    git_repo.commit("fix: b")
+    git_repo.tag("v1.1.0")
+    git_repo.git("checkout", "-q", "main")
+    c = git_repo.commit("fix: c")
+    git_repo.git("merge", "-q", "--no-ff", "-m", "Merge branch 'release'", "release")
+    assert _since(git_repo.path) == ("v1.1.0", [git_repo.head(), c])
+
+
+@st.composite
+def _graphs(draw: st.DrawFn) -> tuple[list[tuple[int, ...]], list[int], dict[int, str], int]:
+    """A random DAG (parents drawn among older commits), dates with ties (and skew or not), tags and a HEAD."""
+    n = draw(st.integers(1, 14))
+    parents = [()] + [tuple(dict.fromkeys(draw(st.lists(st.integers(0, i - 1), min_size=1, max_size=2))))
+                      for i in range(1, n)]
+    dates = draw(st.lists(st.integers(0, 5), min_size=n, max_size=n))
+    if draw(st.booleans()):  # clocks that agree: a child is never older than its parents (ties are common)
+        for i in range(1, n):
+            dates[i] = max(dates[p] for p in parents[i]) + dates[i] % 2
+    tagged = draw(st.sets(st.integers(0, n - 1), max_size=5))
+    names = {c: draw(st.sampled_from([f"v1.{c}.0", f"v1.{c}.0", f"v1.{c}", "odd"])) for c in sorted(tagged)}
+    return parents, dates, {c: f"{name}-{c}" if name == "odd" else name for c, name in names.items()}, \
+        draw(st.integers(0, n - 1))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(graph=_graphs())
+def test_history_matches_first_principles_on_random_graphs(make_repo, graph) -> None:
+    parents, dates, tags, head = graph
+    repo = make_repo(f"g{next(_COUNTER)}")
+    stream = bytearray()
+    for i, ps in enumerate(parents):
+        stream += b"commit refs/heads/c%d\nmark :%d\n" % (i, i + 1)
+        stream += b"committer T <t@example.com> %d +0000\ndata 9\nfeat: c%02d\n" % (1_700_000_000 + dates[i], i)
+        for j, p in enumerate(ps):
+            stream += b"%s :%d\n" % (b"from" if j == 0 else b"merge", p + 1)
+    for c, name in tags.items():
+        stream += b"tag %s\nfrom :%d\ntagger T <t@example.com> 1700000000 +0000\ndata 1\nx\n" % (name.encode(), c + 1)
+    stream += b"reset refs/heads/main\nfrom :%d\n\n" % (head + 1)
+    subprocess.run([REAL_GIT, "-C", str(repo.path), "fast-import", "--quiet"], input=bytes(stream), check=True)
+    repo.git("symbolic-ref", "HEAD", "refs/heads/main")
+    last, since = _since(repo.path)
+    assert (last, set(since)) == _reference(repo.path)
+    assert len(since) == len(set(since))
+
+
+_COUNTER = itertools.count()

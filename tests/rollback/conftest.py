@@ -25,11 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from releng import manifest, signing
 from releng._scripts.distribution import promote_release, publish_release
-from testkit import make_release
+from testkit import make_release, write_key
 
 VERSIONS = ("1.1.0", "1.2.0", "1.3.0")
 FILES = ("SHA256SUMS", "SHA256SUMS.sig", "artifacts.json", "RELEASE_NOTES.md")  # in every release: latest/<file>
@@ -38,8 +36,7 @@ FILES = ("SHA256SUMS", "SHA256SUMS.sig", "artifacts.json", "RELEASE_NOTES.md")  
 @pytest.fixture(scope="session")
 def rollback_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("rollback-key") / "release.pem"
-    path.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    write_key(path)
     return path
 
 

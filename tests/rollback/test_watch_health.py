@@ -18,11 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from releng import documents, health
 from releng._scripts.rollback import watch_health
 from releng.errors import BadInput
+from testkit import write_key
 
 RULE = health.Policy(Fraction(1, 100), min_sessions=500, min_clients=100)
 
@@ -481,8 +480,7 @@ def test_no_reachable_server_or_an_untrusted_manifest_exits_2(update_root, confi
     down = server_config({**sftp_spec(tmp_path / "nowhere", name="mirror"), "port": closed})
     assert watch(down, tmp_path / "unused.pem", feed) == 2  # the key is checked first
     other = tmp_path / "other.pem"
-    other.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    write_key(other)
     capsys.readouterr()
     assert watch(down, other, feed) == 2
     assert "no server can be reached" in capsys.readouterr().err

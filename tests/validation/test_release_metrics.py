@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from releng import metrics, metrics_sources
 from releng._scripts.validation import release_metrics
-from testkit import make_release
+from testkit import make_release, write_key
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
 DAY, HOUR = 86400, 3600
@@ -353,15 +353,12 @@ def test_both_entry_forms_run(released, script, command):
 def test_records_written_by_publish_promote_and_rollback_release(git_repo, tmp_path, capsys, validate_document):
     """The logs as the real scripts write them: publish to dev, promote to beta and stable, roll the newest back."""
 
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
     from releng import signing
     from releng._scripts.distribution import promote_release, publish_release
     from releng._scripts.rollback import rollback_release
 
     key_file = tmp_path / "release.pem"
-    key_file.write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    write_key(key_file)
     key = signing.load_private_key_file(key_file)
     root = tmp_path / "server"
     config = tmp_path / "servers.json"

@@ -4,7 +4,6 @@ session, then copied per test and broken in one way or several.
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from releng._scripts.changelog import gen_changelog
 from releng._scripts.packaging import build_package
 from releng._scripts.validation import validate_release
 from releng._scripts.versioning import bump_version
+from testkit import write_key
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "plugin"
@@ -41,17 +41,6 @@ class Built:
 
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
-
-
-def write_key(path: Path) -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    key = ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
 
 
 @pytest.fixture(scope="session")
