@@ -428,6 +428,15 @@ def test_history_skips_tags_that_only_look_like_releases(git_repo, capsys: pytes
     assert "ignoring tag 'v1.2'" in capsys.readouterr().err
 
 
+def test_history_through_a_tag_of_a_tag(git_repo) -> None:
+    git_repo.commit("feat: a")
+    git_repo.tag("v0.9.0", annotated=False)
+    git_repo.git("tag", "-a", "inner", "-m", "not a release name")
+    git_repo.git("-c", "advice.nestedTag=false", "tag", "-a", "v1.0.0", "-m", "nested", "inner")
+    b = git_repo.commit("fix: b")
+    assert _since(git_repo.path) == ("v1.0.0", [b])
+
+
 def test_history_without_tags(git_repo) -> None:
     a = git_repo.commit("feat: a")
     assert _since(git_repo.path) == (None, [a])

@@ -308,3 +308,20 @@ def test_include_commits_a_prepared_changelog_with_the_release(plugin_repo, caps
     assert bump(plugin_repo, "auto", "--commit", "--tag", "--include", "CHANGELOG.md") == 0
     assert plugin_repo.status() == ""
     assert "CHANGELOG.md" in plugin_repo.git("show", "--name-only", "--format=", "v0.2.0")
+
+
+def test_another_tag_prefix_and_an_abbreviated_repo_option(plugin_repo, tmp_path, monkeypatch, capsys):
+    """git starts before the command line is parsed, guessing `v` and --repo: a wrong guess must not show."""
+    config = plugin_repo.path / "releng.toml"
+    config.write_text(config.read_text().replace('tag_prefix = "v"', 'tag_prefix = "release-"'))
+    plugin_repo.git("commit", "-qam", "chore: release tags are release-X.Y.Z")
+    plugin_repo.tag("release-0.1.0")
+    plugin_repo.commit("fix: a")
+    plugin_repo.tag("v9.0.0")  # not a release tag under this prefix: ignored with a warning
+    other = tmp_path / "elsewhere"  # the cwd: another repository, whose history must not be read
+    other.mkdir()
+    subprocess.run(["git", "init", "-q", str(other)], check=True)
+    monkeypatch.chdir(other)
+    assert bump_version.main(["--rep", str(plugin_repo.path), "auto", "--dry-run"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "0.1.1\n" and "ignoring tag 'v0.1.0'" in captured.err
