@@ -3,9 +3,10 @@
 Targets: within 2x of the floor `git log --format=%H%x00%s%x00%b%x00` over the same history, faster than
 git-cliff's full changelog, and under 200 MB peak memory; linear in the history, where a tool that walks the
 history once per tag grows with commits x tags. Each command is timed in the same run (this machine is noisy):
-the median wall time of whole processes, and the peak RSS of the largest process of each command's tree (what
+the floor and ours take turns run after run; the median wall time of whole processes (and the ratio of each
+pair of runs), and the peak RSS of the largest process of each command's tree (what
 `/usr/bin/time -v` reports). The peers run on a 10,000-commit repository too, so a ratio exists when they time
-out on the big one. Run with the venv's python: `.venv/bin/python bench/bench_changelog.py [--runs N]`.
+out on the big one. Run with the venv's python: `.venv/bin/python bench/bench_changelog.py [--runs N] [--no-peers]`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from peers import ROOT, VENV_PYTHON, cached_repo, peer
 
+# Pycs must be written, as on a user's machine; with this variable set every run would compile again.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 Result = tuple[float, float, float] | None  # (median wall s, median CPU s, peak MB); None: failed or timed out
 
 
@@ -35,7 +38,7 @@ def measure(argv: Sequence[str], cwd: Path, runs: int, timeout: float, warmup: i
     for i in range(warmup + runs):
         with tempfile.TemporaryFile() as err:  # a file, not a pipe: a chatty tool can't block on it
             start = time.perf_counter()
-            proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.DEVNULL, stderr=err, env=ENV)
             while True:  # wait4: the rusage of this child and of the children it waited for
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
@@ -67,20 +70,33 @@ def cz_config(repo: Path) -> Path:
     return path
 
 
-def bench(commits: int, runs: int, timeout: float, out: Path, with_cz: bool) -> list[tuple[str, Result]]:
+def bench(commits: int, runs: int, timeout: float, out: Path, with_cz: bool,
+          with_peers: bool = True) -> list[tuple[str, Result]]:
     repo = cached_repo(commits, 50)
     ours = [str(VENV_PYTHON), str(ROOT / "changelog" / "gen_changelog.py"), "--full", "-q",
             "--changelog", str(out / "CHANGELOG.md"), "--out", str(out / "changes.json")]
-    rows: list[tuple[str, Result]] = [
-        ("floor: git log --format=%H%x00%s%x00%b%x00",
-         measure(["git", "log", "--format=%H%x00%s%x00%b%x00"], repo, runs, timeout)),
-        ("python changelog/gen_changelog.py --full", measure(ours, repo, runs, timeout)),
-    ]
-    cliff = peer("git-cliff")
+    floor = ["git", "log", "--format=%H%x00%s%x00%b%x00"]
+    measure(floor, repo, 1, timeout, warmup=0)  # warm the caches
+    measure(ours, repo, 1, timeout, warmup=0)
+    # The floor and ours take turns, run after run, so a load spike from other jobs hits both alike.
+    pairs = [(measure(floor, repo, 1, timeout, warmup=0), measure(ours, repo, 1, timeout, warmup=0))
+             for _ in range(runs)]
+    rows: list[tuple[str, Result]] = []
+    for name, column in (("floor: git log --format=%H%x00%s%x00%b%x00", 0),
+                         ("python changelog/gen_changelog.py --full", 1)):
+        got = [pair[column] for pair in pairs]
+        done = [r for r in got if r is not None]
+        rows.append((name, None if len(done) < len(got) else (statistics.median(r[0] for r in done),
+                                                              statistics.median(r[1] for r in done),
+                                                              max(r[2] for r in done))))
+    ratios = sorted(o[0] / f[0] for f, o in pairs if f and o)
+    if ratios:
+        print(f"  per-run wall ratios, ours / floor, sorted: {' '.join(f'{r:.2f}' for r in ratios)}")
+    cliff = peer("git-cliff") if with_peers else None
     if cliff:
         rows.append(("git-cliff -o FILE (full changelog)",
                      measure([cliff, "-o", str(out / "cliff.md")], repo, 1, timeout, warmup=0)))
-    cz = peer("cz")
+    cz = peer("cz") if with_peers else None
     if cz and with_cz:
         config = cz_config(repo)
         try:
@@ -117,10 +133,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=120, help="seconds before a peer is stopped")
     parser.add_argument("--no-cz", action="store_true", help="skip commitizen")
+    parser.add_argument("--no-peers", action="store_true", help="skip git-cliff and commitizen")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-changelog-") as tmp:
         for commits in (args.commits, args.small) if args.small else (args.commits,):
-            rows = bench(commits, args.runs, args.timeout, Path(tmp), not args.no_cz)
+            rows = bench(commits, args.runs, args.timeout, Path(tmp), not args.no_cz, not args.no_peers)
             show(f"gen-changelog --full on {commits:,} commits, a tag every 50 "
                  f"(median of {args.runs}; peers once)", rows)
     return 0

@@ -21,6 +21,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,11 @@ _NUMBER = re.compile(r"(?<![\w/&\[])#(\d+)\b")
 _SHA = re.compile(r"\b[0-9a-f]{7,64}\b")
 _REFS = re.compile(r"^(?:refs|closes|fixes|resolves)(?::| #) *(.*)", re.IGNORECASE | re.MULTILINE)  # footers or not
 SKIP = ("skip", "-", "none")
+FORK_ENTRIES = 20_000  # a changes document this big is encoded by a forked child while the changelog is rendered
 
 
 class History:
-    """Every commit reachable from HEAD, newest first, from one `git log` and one `for-each-ref`; each message
-    becomes its entry (or None) as it streams in, while git writes the rest, and is not kept."""
+    """Every commit reachable from HEAD, newest first (one `git log`): each message becomes its entry as it comes."""
 
     def __init__(self, repo: Path, prefix: str, cfg: dict[str, Any]) -> None:
         self.shas: list[str] = []
@@ -46,6 +47,7 @@ class History:
         self.entries: list[dict[str, Any] | None] = []  # None: merge commits and hidden ones
         self.reverts: dict[int, list[str]] = {}  # commit -> the shas it reverts
         index, add_sha, add_parents, add_entry = self.index, self.shas.append, self.parents.append, self.entries.append
+        listing = (pool := ThreadPoolExecutor(1)).submit(git.tags, repo, prefix)  # ~50 ms, beside the log
         for i, e in enumerate(git.log(repo)):  # the hot loop: 100,000 commits in well under a second
             index[e.sha] = i
             add_sha(e.sha)
@@ -53,8 +55,9 @@ class History:
             add_entry(None if len(e.parents) > 1 else _entry(e.sha, e.message, cfg))
             if e.message.startswith(('Revert "', "revert")) and (targets := _reverted(e.message)):
                 self.reverts[i] = targets
+        pool.shutdown()  # waits for the listing, so no thread is left (documents.dumps_soon may fork)
         self.tags: list[git.Tag] = []  # by precedence, each contained in HEAD
-        for tag in git.tags(repo, prefix):
+        for tag in listing.result():
             same = self.tags and self.tags[-1].version == tag.version
             if tag.commit in self.index and not same:
                 self.tags.append(tag)
@@ -63,8 +66,7 @@ class History:
                                                             else "not in the history of HEAD"))
 
     def owners(self) -> list[int]:
-        """For each commit, the index in `tags` of the lowest tag containing it, or -1. Walks stop at commits already
-        owned, so every commit and parent edge is visited once: linear in the history, whatever the number of tags."""
+        """Each commit's lowest tag (index in `tags`) or -1; walks stop at owned commits: linear, whatever the tags."""
         owner = [-1] * len(self.shas)
         index, parents = self.index, self.parents
         for t, tag in enumerate(self.tags):
@@ -255,14 +257,15 @@ def _run(args: argparse.Namespace) -> int:
     chosen = [s for s in plan(h, target, bool(ccfg.get("fold_prereleases", True)))
               if s.key in ("unreleased", str(target[0]) if target else "") or s.version is not None
               and not old.find(s.version) and (newest is None or s.version > newest)]
-    versions: list[dict[str, Any]] = []
-    new: list[tuple[str, str, str | None]] = []  # (key, section text, link)
-    for s in chosen:
-        release: dict[str, Any] = {"version": str(s.version) if s.version else UNRELEASED, "date": s.date, "tag": s.tag,
-                                   "previous_tag": s.previous, "url": None, "entries": entries(h, s.members)}
-        release["url"] = url = keepachangelog.link(release, ccfg)
-        versions.append(release)
-        new.append((s.key, keepachangelog.render_section(release, ccfg, unreleased), url))
+    versions: list[dict[str, Any]] = [{"version": str(s.version) if s.version else UNRELEASED, "date": s.date,
+                                       "tag": s.tag, "previous_tag": s.previous, "url": None,
+                                       "entries": entries(h, s.members)} for s in chosen]
+    for release in versions:
+        release["url"] = keepachangelog.link(release, ccfg)
+    body = {"repo_url": ccfg.get("repo_url") or None, "tag_prefix": prefix, "versions": versions}
+    document = documents.dumps_soon("changes", body, sum(len(v["entries"]) for v in versions) >= FORK_ENTRIES)
+    new = [(s.key, keepachangelog.render_section(v, ccfg, unreleased), v["url"])
+           for s, v in zip(chosen, versions, strict=True)]
     result = keepachangelog.update(old, new, {v for s in chosen for v in s.folded}, unreleased)
     if args.dry_run:
         diff = difflib.unified_diff((before or "").splitlines(True), result.splitlines(True), str(path), str(path))
@@ -272,12 +275,11 @@ def _run(args: argparse.Namespace) -> int:
     elif result != before:
         documents.write_text_atomic(path, result)
     del h, new, result, before, old  # room for the document's text: 13 MB for 100,000 commits
-    body = {"repo_url": ccfg.get("repo_url") or None, "tag_prefix": prefix, "versions": versions}
-    if args.out or args.dry_run:
-        cli.emit(args, "changes", body)
-    else:  # the default place, and the same bytes on stdout for --json
-        text = documents.write(repo / "build" / "release" / "changes.json", "changes", body)
-        sys.stdout.write(text if args.json else "")
+    text = document()  # --out FILE, else (not with --dry-run) the default place; the same bytes for --json
+    dest = args.out if args.out or args.dry_run else repo / "build" / "release" / "changes.json"
+    if dest not in (None, "-"):
+        documents.write_text_atomic(dest, text)
+    sys.stdout.write(text if args.json or args.out == "-" else "")
     cli.info(args, f"gen-changelog: {'stdout' if to_stdout else path}: " + ", ".join(
         f"{v['version']} ({len(v['entries'])})" for v in versions[:4]) + (" ..." if len(versions) > 4 else ""), level=1)
     return cli.OK

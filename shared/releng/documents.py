@@ -56,6 +56,45 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
+def dumps_soon(name: str, body: Mapping[str, Any], fork: bool = True) -> Callable[[], str]:
+    """`dumps` run by a forked child (if `fork`), beside the caller's own work; call the result for the text.
+
+    For big documents: encoding holds the GIL (a thread would not help) and takes ~100 ms for the 13 MB changes
+    document of 100,000 commits, which the other core can do while the caller renders something else. `body` must
+    not change until the text is taken. The child shares the caller's memory copy-on-write, writes the UTF-8 text
+    into an unnamed temporary file and leaves with os._exit (no atexit handler or buffered output runs twice).
+    Without fork, or if the child fails, the text is made in this process instead.
+    """
+    if not fork or not hasattr(os, "fork"):
+        return lambda: dumps(name, body)
+    import tempfile
+
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by ready(), after the child has written it
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            out.write(dumps(name, body).encode("utf-8"))
+            out.flush()
+            code = 0
+        finally:
+            os._exit(code)
+
+    def ready() -> str:
+        try:
+            _, status = os.waitpid(pid, 0)
+            if os.waitstatus_to_exitcode(status) == 0:
+                out.seek(0)
+                return out.read().decode("utf-8")
+        finally:
+            out.close()
+        return dumps(name, body)
+
+    return ready
+
+
 def write(path: Path | str, name: str, body: Mapping[str, Any]) -> str:
     """Write a stamped document atomically and return its text."""
     text = dumps(name, body)

@@ -302,3 +302,28 @@ def test_both_entry_forms(git_repo, script, command):
         assert json.loads(run.stdout)["schema"] == "releng/changes"
     for run in (script("changelog", "gen_changelog", "--help"), command("gen-changelog", "--help")):
         assert run.returncode == 0 and run.stdout.startswith("usage: gen-changelog")
+
+
+@pytest.mark.parametrize("args", [(), ("--json",), ("--out", "c.json"), ("--json", "--out", "-")])
+def test_a_big_document_encoded_by_a_forked_child_is_the_same(git_repo, capsys, monkeypatch, args, validate_document):
+    history(git_repo)
+    args = tuple(str(git_repo.path / a) if a.endswith(".json") else a for a in args)
+    written = git_repo.path / (args[-1] if "c.json" in "".join(args) else "build/release/changes.json")
+    results = []
+    for threshold in (10**9, 0):  # in this process, then from a forked child
+        monkeypatch.setattr(gen_changelog, "FORK_ENTRIES", threshold)
+        assert gen(git_repo.path, "--full", *args) == 0
+        out = capsys.readouterr().out
+        results.append((out, written.read_text() if written.is_file() else None))
+        if written.is_file():
+            written.unlink()
+    assert results[0] == results[1]
+    validate_document(json.loads(results[1][0] or results[1][1]))
+
+
+def test_dumps_soon_falls_back_when_the_child_fails(monkeypatch):
+    body = {"repo_url": None, "tag_prefix": "v", "versions": []}
+    assert documents.dumps_soon("changes", body)() == documents.dumps("changes", body)
+    broken = {"repo_url": None, "tag_prefix": "v", "versions": [object()]}  # the child cannot encode it
+    with pytest.raises(TypeError):
+        documents.dumps_soon("changes", broken)()  # then the parent tries, and says why it cannot

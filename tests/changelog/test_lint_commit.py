@@ -525,3 +525,32 @@ def test_hook_path_imports_only_what_the_check_needs(repo, tmp_path, message):
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr  # the print ran
     rc = "0" if message.startswith("feat:") else "1"
     assert second.stdout.strip() == f"{rc} []"
+
+
+def _doc_examples() -> tuple[list[str], list[tuple[str, str]]]:
+    """changelog/conventional_commits.md's accepted messages (its fenced block: a message starts at a line that
+    opens with a lower-case type; a remark after three spaces is not part of it) and its one-line refused ones."""
+    text = (ROOT / "changelog" / "conventional_commits.md").read_text()
+    block = text.split("Accepted:\n\n```\n", 1)[1].split("```", 1)[0]
+    messages: list[list[str]] = []
+    for line in block.rstrip("\n").split("\n"):
+        if line[:1].islower() and ":" in line:
+            messages.append([])
+        messages[-1].append(line.split("   ")[0].rstrip())
+    refused = []
+    for row in text.split("Refused", 1)[1].splitlines():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].count("`") == 2 and cells[0][0] + cells[0][-1] + cells[2][:1] == "```":
+            refused.append((cells[0][1:-1], cells[2][1:-1]))
+    return ["\n".join(m).strip() for m in messages], refused
+
+
+def test_the_convention_document_says_what_lint_commit_does(capsys):
+    accepted, refused = _doc_examples()
+    assert len(accepted) == 5 and len(refused) == 9
+    for message in accepted:
+        assert lint_commit.main(["--message", message]) == 0, (message, capsys.readouterr().err)
+    for message, fixed in refused:
+        assert lint_commit.main(["--message", message]) == 1, message
+        err = capsys.readouterr().err
+        assert f"a corrected example:\n  {fixed}\n" in err, (message, err)
