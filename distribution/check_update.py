@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import platform as platform_module
 import re
 import sys
@@ -170,29 +169,18 @@ def download(url: str, size: int, sha256: str, folder: Path, timeout: float, dea
     if not _SAFE_NAME.fullmatch(name):
         raise BadInput(f"unsafe artifact file name {name!r}", url)
     folder.mkdir(parents=True, exist_ok=True)
-    final, tmp = folder / name, folder / f".{name}.{os.getpid()}.{os.urandom(4).hex()}.part"
-    digest, got = hashlib.sha256(), 0
-    try:
-        with open(tmp, "xb") as f:
-            for chunk in _chunks(_get(url, timeout), url, deadline):
-                got += len(chunk)
-                if got > size:
-                    raise BadInput(f"the artifact is longer than its signed size {size}", url)
-                digest.update(chunk)
-                f.write(chunk)
-            if got < size:
-                raise BadInput(f"the artifact is shorter ({got} bytes) than its signed size {size}", url)
-            if digest.hexdigest() != sha256:
-                raise BadInput(f"the artifact's sha256 {digest.hexdigest()} is not the signed {sha256}", url)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    final, digest, got = folder / name, hashlib.sha256(), 0
+    with documents.atomic_writer(final, suffix=".part") as f:  # nothing at `final` unless every check below passes
+        for chunk in _chunks(_get(url, timeout), url, deadline):
+            got += len(chunk)
+            if got > size:
+                raise BadInput(f"the artifact is longer than its signed size {size}", url)
+            digest.update(chunk)
+            f.write(chunk)
+        if got < size:
+            raise BadInput(f"the artifact is shorter ({got} bytes) than its signed size {size}", url)
+        if digest.hexdigest() != sha256:
+            raise BadInput(f"the artifact's sha256 {digest.hexdigest()} is not the signed {sha256}", url)
     return final
 
 

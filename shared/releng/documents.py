@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from releng.errors import BadInput
 
@@ -149,6 +150,18 @@ def write_bytes_atomic(path: Path | str, data: bytes, mode: int | None = None) -
 
     Keeps the mode of a file it replaces (or uses `mode`), so rewriting a version file doesn't change its permissions.
     """
+    with atomic_writer(path, mode) as f:
+        f.write(data)
+
+
+@contextmanager
+def atomic_writer(path: Path | str, mode: int | None = None, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """A binary file that becomes `path` (fsynced, then renamed over it) only if the `with` block ends normally.
+
+    For content streamed in pieces (a download checked against its signed hash before it may exist): raise inside
+    the block and the temp file (`.<name>.<pid>.<random><suffix>`) is removed, leaving `path` as it was. Mode as
+    for write_bytes_atomic.
+    """
     target = Path(path)
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
@@ -160,11 +173,11 @@ def write_bytes_atomic(path: Path | str, data: bytes, mode: int | None = None) -
             os.umask(umask)
             mode = 0o666 & ~umask
     # Not tempfile.mkstemp: importing tempfile costs more than this (O_EXCL gives the same safety).
-    tmp = folder / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    tmp = folder / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}{suffix}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)

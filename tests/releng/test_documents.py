@@ -206,3 +206,17 @@ def test_every_name_round_trips(tmp_path: Path) -> None:
         others = [n for n in documents.SCHEMA_VERSIONS if n != name]
         with pytest.raises(BadInput):
             documents.loads(text, others[0])
+
+
+def test_atomic_writer_streams_and_leaves_the_target_alone_when_the_block_raises(tmp_path):
+    target = tmp_path / "artifact.tar.gz"
+    target.write_bytes(b"old")
+    with pytest.raises(ValueError), documents.atomic_writer(target, suffix=".part") as f:
+        f.write(b"new, half")
+        assert [p.name for p in tmp_path.glob(".artifact.tar.gz.*.part")]  # streamed to a temp name
+        raise ValueError("sha256 mismatch")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["artifact.tar.gz"]
+    with documents.atomic_writer(target) as f:
+        f.write(b"new, ")
+        f.write(b"whole")
+    assert target.read_bytes() == b"new, whole" and sorted(p.name for p in tmp_path.iterdir()) == ["artifact.tar.gz"]
