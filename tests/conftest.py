@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from testkit import FakeCloudflare, FakeGitHub, FakeWebhook
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "plugin"
@@ -191,6 +192,30 @@ def validate_document() -> Callable[[dict[str, object]], None]:
         jsonschema.Draft202012Validator(schema).validate(doc)
 
     return validate
+
+
+# ---- local stand-ins for Cloudflare, GitHub and a Slack-compatible webhook (testkit) ------------------------------
+
+
+@pytest.fixture
+def fake_cloudflare() -> Iterator[FakeCloudflare]:
+    """Cloudflare's purge API on 127.0.0.1: zone testkit.CF_ZONE, token testkit.CF_TOKEN; `api` is the api_base."""
+    with FakeCloudflare() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_github() -> Iterator[FakeGitHub]:
+    """GitHub's releases API on 127.0.0.1 for testkit.GH_REPO with token testkit.GH_TOKEN; `base` is the api_base."""
+    with FakeGitHub() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_webhook() -> Iterator[FakeWebhook]:
+    """A Slack-compatible incoming webhook on 127.0.0.1; `url` is its (secret) URL, `messages` what it received."""
+    with FakeWebhook() as server:
+        yield server
 
 
 # ---- sshd fixture (publish-release / releng.transport) -------------------------------------------------------------

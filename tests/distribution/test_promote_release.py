@@ -11,9 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from releng import manifest
 from releng._scripts.distribution import promote_release, publish_release
+from testkit import CF_TOKEN as TOKEN
+from testkit import CF_ZONE as ZONE
 from testkit import make_release
 
-ZONE = "0123456789abcdef0123456789abcdef"
-TOKEN = "cf-test-token-Zq81xKp0s9"
 VERSIONS = ("1.2.0", "1.3.0")
 
 
@@ -218,66 +216,32 @@ def test_promote_over_sftp_and_a_local_mirror(sshd, server, tmp_path, key, key_f
 # --- the CDN (items 14, 36) -----------------------------------------------------------------------------------
 
 
-class FakeCloudflare(ThreadingHTTPServer):
-    def __init__(self, root: Path, key) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.root, self.key, self.files, self.manifests_seen, self.refuse = root, key, [], [], False
-        self.thread = threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True)
-        self.thread.start()
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/client/v4"
-
-
-class Handler(BaseHTTPRequestHandler):
-    server: FakeCloudflare
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        ok = (self.path == f"/client/v4/zones/{ZONE}/purge_cache" and self.headers["Authorization"] ==
-              f"Bearer {TOKEN}" and set(body) == {"files"} and 0 < len(body["files"]) <= 100
-              and not self.server.refuse)
-        if ok:
-            self.server.files += body["files"]
-            # Item 36: the purge comes after the swap: the manifest on disk is already the new one.
-            stable = self.server.root / "channels" / "stable.json"
-            self.server.manifests_seen.append(stable.read_bytes() if stable.exists() else None)
-        data = json.dumps({"success": ok, "errors": [] if ok else [{"code": 9109, "message": "bad"}]}).encode()
-        self.send_response(200 if ok else 400)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
-def test_promote_purges_only_mutable_urls_after_the_swap(server, tmp_path, key, key_file, capfd, monkeypatch):
-    fake = FakeCloudflare(server, key)
+def test_promote_purges_only_mutable_urls_after_the_swap(server, tmp_path, key, key_file, fake_cloudflare, capfd,
+                                                         monkeypatch):
+    stable = server / "channels" / "stable.json"
+    manifests_seen: list[bytes | None] = []  # stable.json on the server as each purge arrives
+    fake_cloudflare.on_purge = lambda files: manifests_seen.append(stable.read_bytes() if stable.exists() else None)
     monkeypatch.setenv("RELENG_CDN_TOKEN", TOKEN)
-    cdn_cfg = {"provider": "cloudflare", "zone_id": ZONE, "api_base": fake.api, "token_env": "RELENG_CDN_TOKEN",
-               "base_url": "https://cdn.example"}
+    cdn_cfg = {"provider": "cloudflare", "zone_id": ZONE, "api_base": fake_cloudflare.api,
+               "token_env": "RELENG_CDN_TOKEN", "base_url": "https://cdn.example"}
     config = write_config(tmp_path / "c.json", local(server), cdn=cdn_cfg)
-    try:
-        assert promote(config, key_file, "1.3.0", "stable", "--hotfix", "--rollout", "10", "-v") == 0
-        assert fake.files == ["https://cdn.example/channels/stable.json"]
-        assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100", "--dry-run") == 0
-        assert len(fake.files) == 1
-        assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100", "--json") == 0
-    finally:
-        fake.shutdown()
-        fake.server_close()
+    assert promote(config, key_file, "1.3.0", "stable", "--hotfix", "--rollout", "10", "-v") == 0
+    assert fake_cloudflare.urls == ["https://cdn.example/channels/stable.json"]
+    assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100", "--dry-run") == 0
+    assert len(fake_cloudflare.urls) == 1
+    assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100", "--json") == 0
+    purged = fake_cloudflare.urls
     names = sorted(os.listdir(server / "releases" / "1.3.0"))
-    assert fake.files[1:] == ["https://cdn.example/channels/stable.json", "https://cdn.example/releases/latest/"] + [
+    assert purged[1:] == ["https://cdn.example/channels/stable.json", "https://cdn.example/releases/latest/"] + [
         f"https://cdn.example/releases/latest/{n}" for n in names]
-    assert "https://cdn.example/releases/latest/RELEASE_NOTES.md" in fake.files
-    assert not any("/releases/1.3.0/" in url for url in fake.files)  # versioned URLs never
-    assert fake.manifests_seen[-1] == (server / "channels" / "stable.json").read_bytes()
+    assert "https://cdn.example/releases/latest/RELEASE_NOTES.md" in purged
+    assert not any("/releases/1.3.0/" in url for url in purged)  # versioned URLs never
+    # Item 36: the purge comes after the swap: the manifest on disk is already the new one.
+    assert manifests_seen[-1] == stable.read_bytes()
     assert payload(server, key, "stable")["manifest_number"] == 2
     out = capfd.readouterr()
     assert TOKEN not in out.out + out.err  # item 14
-    assert json.loads(out.out)["purged"] == fake.files[1:]
+    assert json.loads(out.out)["purged"] == purged[1:]
 
 
 def test_a_missing_cdn_token_is_refused_before_anything_changes(server, tmp_path, key_file, monkeypatch):
@@ -332,23 +296,18 @@ def test_manifest_numbers_strictly_grow_over_random_operations(published, key, k
     capsys.readouterr()
 
 
-def test_a_failed_purge_exits_2_after_the_change_and_a_rerun_purges(server, tmp_path, key, key_file, monkeypatch,
-                                                                   capsys):
-    fake = FakeCloudflare(server, key)
-    fake.refuse = True
+def test_a_failed_purge_exits_2_after_the_change_and_a_rerun_purges(server, tmp_path, key, key_file, fake_cloudflare,
+                                                                   monkeypatch, capsys):
+    refusal = fake_cloudflare.fail(400, times=None)  # every purge refused until removed
     monkeypatch.setenv("RELENG_CDN_TOKEN", TOKEN)
-    cdn_cfg = {"provider": "cloudflare", "zone_id": ZONE, "api_base": fake.api}
+    cdn_cfg = {"provider": "cloudflare", "zone_id": ZONE, "api_base": fake_cloudflare.api}
     config = write_config(tmp_path / "c.json", local(server), cdn=cdn_cfg)
-    try:
-        assert promote(config, key_file, "1.3.0", "beta") == 2
-        assert "rerun the same command" in capsys.readouterr().err
-        assert payload(server, key, "beta")["manifest_number"] == 1  # the change itself is done
-        fake.refuse = False
-        assert promote(config, key_file, "1.3.0", "beta") == 0
-    finally:
-        fake.shutdown()
-        fake.server_close()
-    assert fake.files == ["https://updates.example/channels/beta.json"]
+    assert promote(config, key_file, "1.3.0", "beta") == 2
+    assert "rerun the same command" in capsys.readouterr().err
+    assert payload(server, key, "beta")["manifest_number"] == 1  # the change itself is done
+    fake_cloudflare.faults.remove(refusal)
+    assert promote(config, key_file, "1.3.0", "beta") == 0
+    assert fake_cloudflare.urls == ["https://updates.example/channels/beta.json"]
     assert payload(server, key, "beta")["manifest_number"] == 1
 
 

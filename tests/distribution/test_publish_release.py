@@ -16,15 +16,16 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from releng import artifacts, documents, manifest, publishing, signing, transport
 from releng._scripts.distribution import publish_release
-from testkit import make_release, write_key
+from testkit import CF_TOKEN as CDN_TOKEN
+from testkit import CF_ZONE as ZONE
+from testkit import GH_REPO as REPO
+from testkit import GH_TOKEN, make_release, write_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "distribution" / "publish_release.py"
@@ -430,55 +431,7 @@ def test_the_shipped_config_is_valid_and_help_works(command):
     assert proc.returncode == 0 and proc.stdout.startswith("usage: publish-release")
 
 
-# --- CDN purge after the manifest swap (items 35, 36) ---------------------------------------------------------
-
-ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
-CDN_TOKEN = "Y4Jk-secret-cdn-token-ffa1"
-
-
-class FakeCloudflare(ThreadingHTTPServer):
-    """purge_cache as Cloudflare checks it: the zone path, the bearer token, `{"files": [<=100 URLs]}`."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), CloudflareHandler)
-        self.batches: list[list[str]] = []
-        self.requests = 0
-        threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/client/v4"
-
-
-class CloudflareHandler(BaseHTTPRequestHandler):
-    server: FakeCloudflare
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.server.requests += 1
-        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        files = json.loads(raw).get("files")
-        ok = self.path == f"/client/v4/zones/{ZONE}/purge_cache" and \
-            self.headers.get("Authorization") == f"Bearer {CDN_TOKEN}" and \
-            isinstance(files, list) and 0 < len(files) <= 100
-        if ok:
-            self.server.batches.append(files)
-        data = json.dumps({"success": ok, "errors": [] if ok else [{"code": 10000, "message": "Authentication error"}]})
-        self.send_response(200 if ok else 403)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data.encode())
-
-
-@pytest.fixture
-def cloudflare():
-    server = FakeCloudflare()
-    yield server
-    server.shutdown()
-    server.server_close()
+# --- CDN purge after the manifest swap (items 35, 36): testkit.FakeCloudflare ----------------------------------
 
 
 def cdn_config(path: Path, root: Path, api: str) -> Path:
@@ -489,14 +442,14 @@ def cdn_config(path: Path, root: Path, api: str) -> Path:
     return path
 
 
-def test_stable_publish_purges_the_manifest_and_latest_never_versioned_urls(tmp_path, key, key_file, cloudflare,
+def test_stable_publish_purges_the_manifest_and_latest_never_versioned_urls(tmp_path, key, key_file, fake_cloudflare,
                                                                             capfd, monkeypatch):
     monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
     root = tmp_path / "server"
     doc = make_release(tmp_path / "dist", key)
-    config = cdn_config(tmp_path / "c.json", root, cloudflare.api)
+    config = cdn_config(tmp_path / "c.json", root, fake_cloudflare.api)
     assert publish(config, doc, key_file, channel="stable") == 0
-    [urls] = cloudflare.batches
+    [urls] = fake_cloudflare.batches
     base = "https://updates.example"
     assert urls[:2] == [f"{base}/channels/stable.json", f"{base}/releases/latest/"]
     assert set(urls[2:]) == {f"{base}/releases/latest/{n}" for n in os.listdir(root / "releases" / "1.2.0")}
@@ -504,26 +457,26 @@ def test_stable_publish_purges_the_manifest_and_latest_never_versioned_urls(tmp_
     assert CDN_TOKEN not in "".join(capfd.readouterr())
 
 
-def test_dev_publish_purges_only_the_channel_manifest(tmp_path, key, key_file, cloudflare, monkeypatch):
+def test_dev_publish_purges_only_the_channel_manifest(tmp_path, key, key_file, fake_cloudflare, monkeypatch):
     monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
     doc = make_release(tmp_path / "dist", key)
-    config = cdn_config(tmp_path / "c.json", tmp_path / "server", cloudflare.api)
+    config = cdn_config(tmp_path / "c.json", tmp_path / "server", fake_cloudflare.api)
     assert publish(config, doc, key_file) == 0
-    assert cloudflare.batches == [["https://updates.example/channels/dev.json"]]
+    assert fake_cloudflare.batches == [["https://updates.example/channels/dev.json"]]
 
 
-def test_a_failed_purge_exits_2_after_the_publish_and_a_rerun_purges_again(tmp_path, key, key_file, cloudflare,
+def test_a_failed_purge_exits_2_after_the_publish_and_a_rerun_purges_again(tmp_path, key, key_file, fake_cloudflare,
                                                                            capfd, monkeypatch, validate_document):
     monkeypatch.setenv("TEST_CDN_TOKEN", "wrong-" + CDN_TOKEN)
     root = tmp_path / "server"
     doc = make_release(tmp_path / "dist", key)
-    config = cdn_config(tmp_path / "c.json", root, cloudflare.api)
+    config = cdn_config(tmp_path / "c.json", root, fake_cloudflare.api)
     assert publish(config, doc, key_file, channel="stable") == 2
     err = capfd.readouterr().err
     assert "purge refused" in err and CDN_TOKEN not in err
     assert_published(root, doc)
     assert channel_payload(root, key, "stable")["version"] == "1.2.0"
-    assert cloudflare.batches == []
+    assert fake_cloudflare.batches == []
     rec = record(doc)  # the failure is in the publish document, not only on stderr
     validate_document(rec)
     assert rec["cdn_purge"]["purged"] is False and "purge refused" in rec["cdn_purge"]["error"]
@@ -532,112 +485,15 @@ def test_a_failed_purge_exits_2_after_the_publish_and_a_rerun_purges_again(tmp_p
     assert CDN_TOKEN not in (doc.parent / "publish.json").read_text()
     monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
     assert publish(config, doc, key_file, channel="stable") == 0
-    assert len(cloudflare.batches) == 1 and "https://updates.example/channels/stable.json" in cloudflare.batches[0]
+    [batch] = fake_cloudflare.batches
+    assert "https://updates.example/channels/stable.json" in batch
     assert CDN_TOKEN not in "".join(capfd.readouterr())
     rec = record(doc)
     validate_document(rec)
-    assert rec["cdn_purge"] == {"urls": cloudflare.batches[0], "purged": True, "error": None}
+    assert rec["cdn_purge"] == {"urls": batch, "purged": True, "error": None}
 
 
-# --- GitHub release (item 37) ---------------------------------------------------------------------------------
-
-GH_TOKEN = "ghp_fakeTokenValue0123456789abcdefXYZ"
-REPO = "acme/gain"
-
-
-class FakeGitHub(ThreadingHTTPServer):
-    """The minimum of GitHub's releases API that sync_release uses (from tests/releng/test_github.py)."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), GitHubHandler)
-        self.releases: list[dict] = []
-        self.requests = 0
-        self.next_id = 100
-        threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class GitHubHandler(BaseHTTPRequestHandler):
-    server: FakeGitHub
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def handle_any(self, method: str) -> None:
-        self.server.requests += 1
-        url = urllib.parse.urlsplit(self.path)
-        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.headers.get("Authorization") != f"Bearer {GH_TOKEN}":
-            code, body = 401, {"message": "Bad credentials"}
-        else:
-            code, body = self.route(method, url.path, dict(urllib.parse.parse_qsl(url.query)), data)
-        raw = b"" if body is None else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def route(self, method: str, path: str, query: dict, data: bytes) -> tuple[int, object]:
-        s = self.server
-        api = f"/repos/{REPO}/releases"
-        parts = path.removeprefix(api).strip("/").split("/") if path.startswith(api) else []
-        public = [{k: v for k, v in r.items() if k != "assets"} for r in s.releases]
-        page = int(query.get("page", 1))
-        if method == "GET" and path == api:
-            return 200, public if page == 1 else []
-        if method == "GET" and parts[:1] == ["tags"]:
-            live = [p for p in public if p["tag_name"] == parts[1] and not p["draft"]]
-            return (200, live[0]) if live else (404, {"message": "Not Found"})
-        if method == "POST" and path == api:
-            body = json.loads(data)
-            s.next_id += 1
-            rel = {"id": s.next_id, "tag_name": body["tag_name"], "draft": body.get("draft", False), "assets": [],
-                   "upload_url": f"{s.base}/uploads{api}/{s.next_id}/assets{{?name,label}}",
-                   "html_url": f"https://github.com/{REPO}/releases/tag/{body['tag_name']}"}
-            rel.update({k: body[k] for k in ("name", "body", "prerelease") if k in body})
-            s.releases.append(rel)
-            return 201, {k: v for k, v in rel.items() if k != "assets"}
-        by_id = {str(r["id"]): r for r in s.releases}
-        if method == "PATCH" and len(parts) == 1 and parts[0] in by_id:
-            by_id[parts[0]].update(json.loads(data))
-            return 200, {k: v for k, v in by_id[parts[0]].items() if k != "assets"}
-        if method == "GET" and len(parts) == 2 and parts[1] == "assets" and parts[0] in by_id:
-            return 200, by_id[parts[0]]["assets"] if page == 1 else []
-        if method == "DELETE" and parts[:1] == ["assets"]:
-            for r in s.releases:
-                r["assets"] = [a for a in r["assets"] if str(a["id"]) != parts[1]]
-            return 204, None
-        up = path.removeprefix(f"/uploads{api}/").split("/")
-        if method == "POST" and path.startswith(f"/uploads{api}/") and up[0] in by_id:
-            s.next_id += 1
-            asset = {"id": s.next_id, "name": query["name"], "size": len(data), "state": "uploaded",
-                     "digest": "sha256:" + hashlib.sha256(data).hexdigest()}
-            by_id[up[0]]["assets"].append(asset)
-            return 201, asset
-        return 404, {"message": "Not Found"}
-
-    def do_GET(self) -> None:  # noqa: N802
-        self.handle_any("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.handle_any("POST")
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        self.handle_any("PATCH")
-
-    def do_DELETE(self) -> None:  # noqa: N802
-        self.handle_any("DELETE")
-
-
-@pytest.fixture
-def fake_github():
-    server = FakeGitHub()
-    yield server
-    server.shutdown()
-    server.server_close()
+# --- GitHub release (item 37): testkit.FakeGitHub ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("channel", "prerelease"), [("beta", True), ("stable", False)])
@@ -701,7 +557,7 @@ def full_snapshot(root: Path) -> dict[str, tuple]:
     return out
 
 
-def test_dry_run_lists_every_remote_change_and_changes_nothing(sshd, tmp_path, key, key_file, cloudflare,
+def test_dry_run_lists_every_remote_change_and_changes_nothing(sshd, tmp_path, key, key_file, fake_cloudflare,
                                                                fake_github, capfd, monkeypatch):
     monkeypatch.setenv("TEST_CDN_TOKEN", CDN_TOKEN)
     monkeypatch.setenv("TEST_GH_TOKEN", GH_TOKEN)
@@ -718,7 +574,8 @@ def test_dry_run_lists_every_remote_change_and_changes_nothing(sshd, tmp_path, k
     name = files[0].name
     (root / incoming / name).write_bytes((doc.parent / name).read_bytes()[:50_000])  # an interrupted upload
     cfg = json.loads(config.read_text())
-    cfg["cdn"] = {"provider": "cloudflare", "zone_id": ZONE, "api_base": cloudflare.api, "token_env": "TEST_CDN_TOKEN"}
+    cfg["cdn"] = {"provider": "cloudflare", "zone_id": ZONE, "api_base": fake_cloudflare.api,
+                  "token_env": "TEST_CDN_TOKEN"}
     config.write_text(json.dumps(cfg))
     github_config(config, fake_github.base)
     before = full_snapshot(root)
@@ -727,7 +584,7 @@ def test_dry_run_lists_every_remote_change_and_changes_nothing(sshd, tmp_path, k
     assert publish(config, doc, key_file, "--dry-run", "-q", channel="stable") == 0
     out, err = capfd.readouterr()
     assert full_snapshot(root) == before  # byte-identical, same mtimes, not even a lock taken
-    assert (cloudflare.requests, fake_github.requests) == (0, 0)
+    assert (fake_cloudflare.requests, fake_github.requests) == (0, 0)
     assert not (doc.parent / "publish.json").exists()
     lines = err.splitlines()
     assert out == ""
@@ -753,7 +610,7 @@ def test_dry_run_lists_every_remote_change_and_changes_nothing(sshd, tmp_path, k
     assert publish(config, doc, key_file, channel="stable") == 0
     assert channel_payload(root, key, "stable")["manifest_number"] == 2
     assert os.readlink(root / "releases" / "latest") == "1.2.0"
-    assert set(cloudflare.batches[-1]) == set(purge.split(": ", 1)[1].split(" on the CDN")[0].split())
+    assert set(fake_cloudflare.batches[-1]) == set(purge.split(": ", 1)[1].split(" on the CDN")[0].split())
     # Now published: a dry run of the same input has nothing to do; of other bytes, it would be refused.
     capfd.readouterr()
     before = full_snapshot(root)

@@ -15,7 +15,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,9 +24,7 @@ from releng import manifest, notify, rollback, server_layout, signing
 from releng._scripts.distribution import promote_release
 from releng._scripts.rollback import rollback_release
 from releng.errors import BadInput
-
-ZONE = "0123456789abcdef0123456789abcdef"
-SECRETS = {"RELENG_CDN_TOKEN": "cf-secret-Zq81xKp0s9", "GITHUB_TOKEN": "ghp-secret-7Hq2"}
+from testkit import CF_TOKEN, CF_ZONE, GH_REPO, GH_TOKEN, FakeService
 
 
 def run(config: Path, key_file: Path, *argv: str) -> int:
@@ -209,108 +206,32 @@ def test_the_only_release_has_nothing_to_fall_back_to(tmp_path, server_config, l
 # --- item 32: a rerun after a failure at any step finishes the job ---------------------------------------------
 
 
-class Services(ThreadingHTTPServer):
-    """Cloudflare's purge endpoint, GitHub's releases API and a Slack-style webhook, on one local HTTP server.
-
-    `fail[name]` answers that many requests of the service with `code` (and Retry-After: 0) before serving it.
-    """
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), ServiceHandler)
-        self.fail = {"cdn": 0, "github": 0, "hook": 0}
-        self.code = 500
-        self.purged: list[str] = []
-        self.hooks: list[dict] = []
-        self.patches: list[dict] = []
-        self.releases = [{"id": 7, "tag_name": "v1.3.0", "name": "v1.3.0", "body": "Notes", "draft": False,
-                          "prerelease": False, "upload_url": "x{?name}"},
-                         {"id": 6, "tag_name": "v1.2.0", "name": "v1.2.0", "body": "", "draft": False,
-                          "prerelease": False, "upload_url": "x{?name}"}]
-        threading.Thread(target=self.serve_forever, args=(0.02,), daemon=True).start()
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def sections(self) -> dict:
-        return {"cdn": {"provider": "cloudflare", "zone_id": ZONE, "api_base": f"{self.base}/client/v4",
-                        "base_url": "https://cdn.example"},
-                "github": {"repository": "audiolab/gain", "api_base": self.base},
-                "notify": {"webhook_env": "HOOK"}}
-
-
-class ServiceHandler(BaseHTTPRequestHandler):
-    server: Services
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _answer(self, code: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if code >= 500:
-            self.send_header("Retry-After", "0")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _failing(self, name: str) -> bool:
-        if self.server.fail[name] > 0:
-            self.server.fail[name] -= 1
-            self._answer(self.server.code, {"message": "try later"})
-            return True
-        return False
-
-    def _body(self) -> dict:
-        return json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-
-    def do_GET(self) -> None:  # noqa: N802
-        assert self.headers["Authorization"] == f"Bearer {SECRETS['GITHUB_TOKEN']}"
-        if not self._failing("github"):
-            self._answer(200, self.server.releases if self.path.startswith("/repos/audiolab/gain/releases?") else [])
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        body = self._body()
-        if self._failing("github"):
-            return
-        rel = next(r for r in self.server.releases if self.path == f"/repos/audiolab/gain/releases/{r['id']}")
-        rel.update(body)
-        self.server.patches.append(body)
-        self._answer(200, rel)
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = self._body()
-        if self.path == f"/client/v4/zones/{ZONE}/purge_cache":
-            assert self.headers["Authorization"] == f"Bearer {SECRETS['RELENG_CDN_TOKEN']}"
-            if not self._failing("cdn"):
-                self.server.purged += body["files"]
-                self._answer(200, {"success": True, "errors": []})
-        elif self.path == "/hook/T000/B000/secret":
-            if not self._failing("hook"):
-                self.server.hooks.append(body)
-                self._answer(200, {})
-        else:
-            self._answer(404, {})
-
-
 @pytest.fixture
-def services(monkeypatch):
-    fake = Services()
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("HOOK", f"{fake.base}/hook/T000/B000/secret")
-    yield fake
-    fake.shutdown()
-    fake.server_close()
+def services(fake_cloudflare, fake_github, fake_webhook, monkeypatch) -> dict[str, FakeService]:
+    """Cloudflare's purge endpoint, GitHub's releases API (v1.3.0 and v1.2.0 released) and a Slack-style webhook, by
+    the step of the rollback that calls each; the tokens and the webhook URL in the environment the config names."""
+    fake_github.add_release("v1.3.0", body="Notes")
+    fake_github.add_release("v1.2.0")
+    monkeypatch.setenv("RELENG_CDN_TOKEN", CF_TOKEN)
+    monkeypatch.setenv("GITHUB_TOKEN", GH_TOKEN)
+    monkeypatch.setenv("HOOK", fake_webhook.url)
+    return {"cdn": fake_cloudflare, "github": fake_github, "hook": fake_webhook}
+
+
+def service_sections(fake_cloudflare, fake_github) -> dict:
+    return {"cdn": {"provider": "cloudflare", "zone_id": CF_ZONE, "api_base": fake_cloudflare.api,
+                    "base_url": "https://cdn.example"},
+            "github": {"repository": GH_REPO, "api_base": fake_github.base},
+            "notify": {"webhook_env": "HOOK"}}
 
 
 @pytest.mark.parametrize("step", ["cdn", "github", "hook"])
 def test_a_failed_service_is_retried_by_a_rerun_without_duplicates(
-        step, services, update_root, server_config, local_spec, rollback_key_file, payload_of, capfd):
-    config = server_config(local_spec(update_root), **services.sections())
-    services.fail[step] = 3 if step == "hook" else 5  # every attempt of this run (retries with Retry-After: 0)
-    services.code = 502 if step == "github" else 500
+        step, services, fake_cloudflare, fake_github, fake_webhook, update_root, server_config, local_spec,
+        rollback_key_file, payload_of, capfd):
+    config = server_config(local_spec(update_root), **service_sections(fake_cloudflare, fake_github))
+    # Every attempt of this run fails (the clients retry, told Retry-After: 0).
+    services[step].fail(502 if step == "github" else 500, times=3 if step == "hook" else 5, retry_after="0")
     assert run(config, rollback_key_file, "1.3.0", "--reason", "bad build") == 2
     err = capfd.readouterr().err
     assert "rerun the same command" in err
@@ -322,20 +243,23 @@ def test_a_failed_service_is_retried_by_a_rerun_without_duplicates(
     [again] = log_lines(update_root)  # the same line, rewritten
     assert (again["id"], again["status"], again["at"]) == (line["id"], "complete", line["at"])
     assert {c: payload_of(update_root, c)["manifest_number"] for c in numbers} == numbers  # nothing re-signed
-    assert len(services.hooks) == 1 and len(services.patches) == 1  # told once, marked once
-    assert "https://cdn.example/channels/stable.json" in services.purged
-    assert "https://cdn.example/releases/latest/SHA256SUMS" in services.purged
-    assert not any("/releases/1.3.0/" in url or "/releases/1.2.0/" in url for url in services.purged)
-    assert services.releases[0]["name"] == "v1.3.0 (rolled back)" and services.releases[0]["prerelease"] is True
-    assert services.releases[0]["body"].startswith("**Rolled back** to 1.2.0: bad build")
-    assert "1.3.0 was rolled back to 1.2.0" in services.hooks[0]["text"]
-    assert "hotfix/1.2.1" in services.hooks[0]["text"]
+    marks = [c for c in fake_github.calls if c.method == "PATCH" and c.status == 200]
+    assert len(fake_webhook.messages) == 1 and len(marks) == 1  # told once, marked once
+    purged = fake_cloudflare.urls
+    assert "https://cdn.example/channels/stable.json" in purged
+    assert "https://cdn.example/releases/latest/SHA256SUMS" in purged
+    assert not any("/releases/1.3.0/" in url or "/releases/1.2.0/" in url for url in purged)
+    [marked] = [r for r in fake_github.releases if r["tag_name"] == "v1.3.0"]
+    assert marked["name"] == "v1.3.0 (rolled back)" and marked["prerelease"] is True
+    assert marked["body"].startswith("**Rolled back** to 1.2.0: bad build")
+    assert "1.3.0 was rolled back to 1.2.0" in fake_webhook.messages[0]["text"]
+    assert "hotfix/1.2.1" in fake_webhook.messages[0]["text"]
     doc = json.loads(out.out)
     skipped = {"cdn": "done-earlier", "github": "done-earlier", "hook": "done-earlier"}
     skipped[step] = "done"
     assert [doc["steps"][s]["status"] for s in ("cdn", "github", "notify")] == list(skipped.values())
     # Item 14: the tokens and the webhook URL (a secret too) are never printed.
-    for secret in (SECRETS["RELENG_CDN_TOKEN"], SECRETS["GITHUB_TOKEN"], "T000/B000/secret"):
+    for secret in (CF_TOKEN, GH_TOKEN, "T000/B000/secret"):
         assert secret not in err + out.out + out.err
 
 
