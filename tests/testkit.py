@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import threading
 import urllib.parse
@@ -53,6 +54,21 @@ def write_key(path: Path) -> str:
                                        serialization.NoEncryption()))
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return signing.public_key_to_b64(raw)
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """Every entry under a server root with its content digest (or link target) and mtime: equal snapshots mean
+    nothing was written, renamed or touched (dry runs, refusals)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        if p.is_symlink():
+            out[str(p.relative_to(root))] = ("-> " + os.readlink(p), st.st_mtime_ns)
+        elif p.is_file():
+            out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mtime_ns)
+        else:
+            out[str(p.relative_to(root)) + "/"] = ("dir", 0)
+    return out
 
 
 # ---- local stand-ins for the web APIs the scripts call ---------------------------------------------------------------

@@ -21,7 +21,7 @@ from releng import manifest
 from releng._scripts.distribution import promote_release, publish_release
 from testkit import CF_TOKEN as TOKEN
 from testkit import CF_ZONE as ZONE
-from testkit import make_release
+from testkit import make_release, snapshot
 
 VERSIONS = ("1.2.0", "1.3.0")
 
@@ -71,19 +71,6 @@ def payload(root: Path, key, channel: str) -> dict:
 
 def history(root: Path) -> list[dict]:
     return [json.loads(line) for line in (root / "channels" / "history.jsonl").read_text().splitlines()]
-
-
-def snapshot(root: Path) -> dict[str, tuple[str, int]]:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        st = p.lstat()
-        if p.is_symlink():
-            out[str(p.relative_to(root))] = ("-> " + os.readlink(p), st.st_mtime_ns)
-        elif p.is_file():
-            out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mtime_ns)
-        else:
-            out[str(p.relative_to(root)) + "/"] = ("dir", 0)
-    return out
 
 
 # --- the happy path -------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from releng._scripts.distribution import publish_release
 from testkit import CF_TOKEN as CDN_TOKEN
 from testkit import CF_ZONE as ZONE
 from testkit import GH_REPO as REPO
-from testkit import GH_TOKEN, make_release, write_key
+from testkit import GH_TOKEN, make_release, snapshot, write_key
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "distribution" / "publish_release.py"
@@ -50,20 +50,6 @@ def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def snapshot(root: Path) -> dict[str, tuple[str, int]]:
-    """Every entry under a server root with its content digest (or link target) and mtime."""
-    out = {}
-    for p in sorted(root.rglob("*")):
-        st = p.lstat()
-        if p.is_symlink():
-            out[str(p.relative_to(root))] = ("-> " + os.readlink(p), st.st_mtime_ns)
-        elif p.is_file():
-            out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mtime_ns)
-        else:
-            out[str(p.relative_to(root)) + "/"] = ("dir", 0)
-    return out
 
 
 def publish(config: Path, doc: Path, key_file: Path, *extra: str, channel: str = "dev") -> int:

@@ -24,24 +24,11 @@ from releng import manifest, notify, rollback, server_layout, signing
 from releng._scripts.distribution import promote_release
 from releng._scripts.rollback import rollback_release
 from releng.errors import BadInput
-from testkit import CF_TOKEN, CF_ZONE, GH_REPO, GH_TOKEN, FakeService
+from testkit import CF_TOKEN, CF_ZONE, GH_REPO, GH_TOKEN, FakeService, snapshot
 
 
 def run(config: Path, key_file: Path, *argv: str) -> int:
     return rollback_release.main(["--config", str(config), "--signing-key", str(key_file), *argv])
-
-
-def snapshot(root: Path) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for p in sorted(root.rglob("*")):
-        rel = str(p.relative_to(root))
-        if p.is_symlink():
-            out[rel] = ("->", os.readlink(p))
-        elif p.is_file():
-            out[rel] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-        else:
-            out[rel + "/"] = "dir"
-    return out
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
