@@ -29,7 +29,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from releng import cli, health, rollback, server_layout, signing
+from releng import cli, health, rollback, server_layout, signing, transport_pool
 from releng.errors import BadInput, RelengError
 
 
@@ -49,28 +49,34 @@ def reason(decision: health.Decision, rule: health.Policy) -> str:
 
 def check(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey, rule: health.Policy,
           acted: set[str]) -> int:
-    """Read the feed once, decide, act; 0 acted, 1 nothing to do, 2 a rollback refused or partial."""
+    """Read the feed once, decide, act; 0 acted, 1 nothing to do, 2 a rollback refused or partial.
+
+    The steps (offered, was_rolled_back, halt, rollback) each open the servers: inside transport_pool.reusing() they
+    share one connection per server for the check (a handshake per step was most of its time); the next check
+    connects afresh, so a long-running watcher holds no connection between checks."""
     feed = health.read_feed(args.feed)
-    offered = health.offered(cfg, signing.trusted_keys(key, cfg["manifest"])) if feed else {}
-    decisions = health.decide_all(feed, rule, offered,
-                                  lambda v: v in acted or rollback.was_rolled_back(cfg, v))
-    for d in decisions:
-        cli.info(args, health.line(d))
     done: list[str] = []
     bodies: list[dict[str, Any]] = []
     failed = False
-    for d in decisions:
-        if d.verdict != health.ROLLBACK:
-            continue
-        version = d.sample.version
-        if not args.dry_run:
-            acted.add(version)  # never twice in one process, even when the servers refuse it
-        try:
-            failed |= not _act(args, cfg, key, rule, d, bodies)
-            done.append(version)
-        except RelengError as e:
-            failed = True
-            cli.error(f"rollback of {version} failed: {e} (a human decides now: see rollback/rollback_checklist.md)")
+    with transport_pool.reusing():
+        offered = health.offered(cfg, signing.trusted_keys(key, cfg["manifest"])) if feed else {}
+        decisions = health.decide_all(feed, rule, offered,
+                                      lambda v: v in acted or rollback.was_rolled_back(cfg, v))
+        for d in decisions:
+            cli.info(args, health.line(d))
+        for d in decisions:
+            if d.verdict != health.ROLLBACK:
+                continue
+            version = d.sample.version
+            if not args.dry_run:
+                acted.add(version)  # never twice in one process, even when the servers refuse it
+            try:
+                failed |= not _act(args, cfg, key, rule, d, bodies)
+                done.append(version)
+            except RelengError as e:
+                failed = True
+                cli.error(f"rollback of {version} failed: {e} "
+                          "(a human decides now: see rollback/rollback_checklist.md)")
     if args.json or args.out:
         body = {"feed": args.feed, "threshold": float(rule.threshold), "min_sessions": rule.min_sessions,
                 "min_clients": rule.min_clients, "dry_run": bool(args.dry_run),

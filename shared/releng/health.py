@@ -194,7 +194,8 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
     """version -> the channels offering it (halted or not) on any enabled server that also holds releases/<version>.
 
     A mirror that cannot be reached is skipped (the rollback then names it); ExternalError when none can be. A
-    manifest that fails verification is BadInput, as everywhere: never trust, never skip silently.
+    manifest that fails verification is BadInput, as everywhere: never trust, never skip silently. A watcher never
+    creates a server root (a missing local one is unreachable, as for the rollback).
     """
     from releng import server_layout, transport
 
@@ -205,7 +206,7 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
             continue
         t = None
         try:
-            t = transport.open_server(spec)
+            t = transport.open_server(spec, create=False)
             for channel in cfg["channels"]:
                 payload = server_layout.read_channel(t, channel, trusted).payload
                 if payload is None:

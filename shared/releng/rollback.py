@@ -59,7 +59,8 @@ def _failing(s: Server, what: str = "") -> Iterator[None]:
 
 @contextmanager
 def connected(cfg: Mapping[str, Any]) -> Iterator[list[Server]]:
-    """Every enabled server, connected when it can be (an unreachable one keeps its error); closed on exit."""
+    """Every enabled server, connected when it can be (an unreachable one keeps its error); closed on exit (inside
+    releng.transport_pool.reusing(), an open connection is reused and stays open for the next step)."""
     specs = [spec for spec in cfg["servers"] if spec.get("enabled", True)]
     servers = [Server(spec["name"], None) for spec in specs]
     for s, spec in zip(servers, specs, strict=True):

@@ -4,7 +4,8 @@ Both transports offer the same small set of operations on paths relative to the 
 server"): stat, mkdir (atomic, so it doubles as a mutex), list, resumable upload, read and hash, atomic replace of a
 small file (temp + POSIX rename), a directory rename that never replaces, and a symlink switch by renaming a new link
 over the old one. Every relative path is checked (no `..`, no absolute path, no NUL) before it touches a server.
-SFTP specifics (strict host keys, throughput tuning) live in releng.transport_sftp.
+SFTP specifics (strict host keys, throughput tuning) live in releng.transport_sftp; releng.transport_pool lets one
+job that opens the same server several times (a watch-health check) keep one connection per server.
 """
 
 from __future__ import annotations
@@ -152,7 +153,14 @@ def open_server(spec: Mapping[str, Any], *, create: bool = True) -> Transport:
     """Connect to one configured server (a checked `servers[]` entry of update_server_config.json).
 
     A local root is created unless `create` is false (a dry run changes nothing: TransportError when it is missing).
+    Inside releng.transport_pool.reusing(), the connection already open to the same server is handed back instead.
     """
+    from releng import transport_pool  # it builds on this module, so it is imported on use
+
+    return transport_pool.opened(spec, lambda: _connect(spec, create))
+
+
+def _connect(spec: Mapping[str, Any], create: bool) -> Transport:
     if spec["transport"] == "local":
         root = Path(spec["root"]).expanduser()
         if create:

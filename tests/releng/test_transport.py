@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from releng import transport
+from releng import transport, transport_pool
 from releng.errors import BadInput
 from releng.transport import LocalTransport, TransportError
 
@@ -209,3 +209,97 @@ def test_sftp_switches_latest_while_a_poller_reads(sshd, tmp_path):
     t.close()
     assert misses == []
     assert sorted(os.listdir(root / "releases")) == ["1.0.0", "1.1.0", "latest"]
+
+
+# --- transport_pool.reusing(): one connection per server for a job made of several steps ---------------------------
+
+
+def ssh_connections(sshd) -> set[str]:
+    """The client ends (address:port) of the connections to the session's sshd the kernel holds open (/proc/net/tcp,
+    ESTABLISHED): one per SSH session. Compare sets: a transport closed just before may linger for a moment."""
+    table = Path("/proc/net/tcp")
+    if not table.exists():
+        pytest.skip("/proc/net/tcp is not available")
+    port = f":{sshd.port:04X}"
+    return {f[1] for row in table.read_text().splitlines()[1:] if (f := row.split())[2].endswith(port) and f[3] == "01"}
+
+
+def wait_until(condition) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def sftp_spec(sshd) -> dict:
+    return {"name": "mirror", "transport": "sftp", "host": sshd.host, "port": sshd.port, "user": sshd.user,
+            "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts),
+            "root": str(sshd.fresh_root("pool")), "base_url": "https://u.example"}
+
+
+def local_spec(tmp_path: Path) -> dict:
+    return {"name": "local", "transport": "local", "root": str(tmp_path / "local")}
+
+
+def test_reusing_shares_one_ssh_connection_per_server_and_closes_them_at_its_end(sshd, tmp_path):
+    spec, local = sftp_spec(sshd), local_spec(tmp_path)
+    before = ssh_connections(sshd)
+    with transport_pool.reusing():
+        first = transport.open_server(spec)
+        transport.write_atomic(first, "m.json", b"one")
+        first.close()  # a step ends: the connection stays for the next step
+        again = transport.open_server(spec, create=False)
+        assert again is first and again.read_bytes("m.json") == b"one"
+        with transport_pool.reusing():  # a nested block joins the outer pool
+            assert transport.open_server(spec) is first
+        assert len(ssh_connections(sshd) - before) == 1
+        here = transport.open_server(local)
+        assert transport.open_server(local) is here and here is not first
+        other = transport.open_server({**spec, "name": "other"})  # another servers[] entry: its own connection
+        assert other is not first and len(ssh_connections(sshd) - before) == 2
+    wait_until(lambda: not ssh_connections(sshd) - before)
+    with pytest.raises(TransportError):
+        first.read_bytes("m.json")  # the block's end closed it
+
+
+def test_outside_reusing_each_open_is_its_own_connection_and_close_closes(sshd):
+    """What rollback-release and publish-release do: unchanged by the pool."""
+    spec = sftp_spec(sshd)
+    before = ssh_connections(sshd)
+    a, b = transport.open_server(spec), transport.open_server(spec)
+    assert a is not b and len(ssh_connections(sshd) - before) == 2
+    a.close()
+    with pytest.raises(TransportError):
+        a.stat("")
+    assert b.stat("") is not None
+    b.close()
+    wait_until(lambda: not ssh_connections(sshd) - before)
+
+
+def test_a_server_that_went_away_is_not_handed_out_again(tmp_path):
+    """A pooled server that stopped answering is dropped: the fresh connect fails as it would without the pool (so
+    the caller reports it unreachable), each later open tries again, and one that is back is used."""
+    local = local_spec(tmp_path)
+    root = Path(local["root"])
+    root.mkdir()
+    with transport_pool.reusing():
+        gone = transport.open_server(local, create=False)
+        root.rmdir()
+        for _ in range(2):
+            with pytest.raises(TransportError, match="not a folder"):
+                transport.open_server(local, create=False)
+        root.mkdir()
+        back = transport.open_server(local, create=False)
+        assert back is not gone and back.stat("") is not None
+        assert transport.open_server(local) is back
+
+
+def test_another_thread_does_not_share_the_pool(tmp_path):
+    local = local_spec(tmp_path)
+    with transport_pool.reusing():
+        mine = transport.open_server(local)
+        theirs = []
+        worker = threading.Thread(target=lambda: theirs.append(transport.open_server(local)))
+        worker.start()
+        worker.join()
+        assert theirs[0] is not mine and isinstance(theirs[0], LocalTransport)

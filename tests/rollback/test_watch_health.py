@@ -4,11 +4,13 @@ rollback it runs against real server roots (UPDATE_SECURITY item 33: minimum sam
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -495,3 +497,163 @@ def test_the_script_by_path_reads_the_feed_from_stdin(update_root, config, rollb
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["acted"] == ["1.3.0"]
     assert rollback_log(update_root)[0]["figures"]["crash_rate"] == 0.011
+
+
+# --- one SSH connection per server and check (releng.transport_pool), and a mirror that drops mid-check ----------
+
+
+class Relay:
+    """A TCP relay in front of the session's sshd, as a network between watch-health and a mirror: it counts the
+    connections made through it, `cut()` drops the open ones, and with `down` set it hangs up on new ones."""
+
+    def __init__(self, sshd) -> None:
+        self.target = (sshd.host, sshd.port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.05)
+        self.port = self.listener.getsockname()[1]
+        self.connections, self.down, self.stopped = 0, False, threading.Event()
+        self.open: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            if self.down:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.connections += 1
+                self.open += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self.lock:
+            for s in self.open:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+            self.open.clear()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def mirror(sshd, sftp_update_root, sftp_spec, tmp_path):
+    """(root, spec, relay): the SFTP update root, reached through a Relay (its own known_hosts line)."""
+    root, _ = sftp_update_root
+    relay = Relay(sshd)
+    known = tmp_path / "relay_known_hosts"
+    known.write_text(sshd.known_hosts.read_text().replace(f"]:{sshd.port} ", f"]:{relay.port} "))
+    yield root, {**sftp_spec(root, name="mirror"), "port": relay.port, "known_hosts": str(known)}, relay
+    relay.stop()
+
+
+class Tap:
+    """stderr that runs `action` once when watch-health writes `text`: a fault injected at an exact step."""
+
+    def __init__(self, stream, text: str, action) -> None:
+        self.stream, self.text, self.action, self.seen = stream, text, action, []
+
+    def write(self, data: str) -> int:
+        self.seen.append(data)
+        if self.action is not None and self.text in data:
+            self.action()
+            self.action = None
+        return self.stream.write(data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def test_one_check_uses_one_connection_per_server(mirror, update_root, server_config, local_spec, tmp_path,
+                                                  payload_of, rollback_key_file):
+    """offered, was_rolled_back, halt and rollback used to connect once each: now they share one connection."""
+    remote, spec, relay = mirror
+    config = server_config(spec, local_spec(update_root))
+    feed = feed_file(tmp_path, {"1.3.0": CRASHING})
+    assert watch(config, rollback_key_file, feed) == 0
+    assert relay.connections == 1
+    for root in (remote, update_root):
+        assert payload_of(root, "stable")["rollback_of"] == "1.3.0"
+    assert watch(config, rollback_key_file, feed) == 1  # the next check connects afresh (once)
+    assert relay.connections == 2
+
+
+HALTED = "1.3.0: halt the rollout on"  # watch-health's line between the halt and the rollback
+
+
+def test_a_connection_dropped_between_steps_is_replaced(mirror, update_root, server_config, local_spec, tmp_path,
+                                                        payload_of, rollback_key_file, monkeypatch):
+    remote, spec, relay = mirror
+    config = server_config(spec, local_spec(update_root))
+    monkeypatch.setattr(sys, "stderr", Tap(sys.stderr, HALTED, relay.cut))
+    assert watch(config, rollback_key_file, feed_file(tmp_path, {"1.3.0": CRASHING})) == 0
+    assert relay.connections == 2  # the dead connection was noticed and replaced: the rollback ran on a fresh one
+    for root in (remote, update_root):
+        assert payload_of(root, "stable")["rollback_of"] == "1.3.0"
+        assert [line["status"] for line in rollback_log(root)] == ["complete"]
+
+
+def test_a_mirror_that_goes_down_mid_check_is_reported_and_the_rollback_resumes(mirror, update_root, server_config,
+                                                                                local_spec, tmp_path, payload_of,
+                                                                                rollback_key_file, monkeypatch):
+    from releng._scripts.rollback import rollback_release
+
+    remote, spec, relay = mirror
+    config = server_config(spec, local_spec(update_root))
+    feed = feed_file(tmp_path, {"1.3.0": CRASHING})
+
+    def go_down() -> None:
+        relay.down = True
+        relay.cut()
+
+    tap = Tap(sys.stderr, HALTED, go_down)
+    monkeypatch.setattr(sys, "stderr", tap)
+    assert watch(config, rollback_key_file, feed) == 2
+    err = "".join(tap.seen)
+    assert "rollback of 1.3.0 is partial (failed: mirror)" in err and "rollback-release" in err
+    assert payload_of(update_root, "stable")["rollback_of"] == "1.3.0"
+    stable = payload_of(remote, "stable")  # halted before it went down, not rolled back
+    assert stable["version"] == "1.3.0" and stable["rollout"]["halted"] is True
+    (line,) = rollback_log(update_root)
+    assert line["status"] == "partial" and line["servers"]["mirror"]["error"].startswith("cannot connect")
+
+    relay.down = False
+    tap.seen.clear()
+    assert watch(config, rollback_key_file, feed) == 1  # a later check reconnects, and acts once only
+    assert relay.connections == 2 and "already rolled back" in "".join(tap.seen)
+    assert rollback_release.main(["--config", str(config), "1.3.0", "--reason", "finish", "--signing-key",
+                                  str(rollback_key_file), "-q"]) == 0
+    for root in (remote, update_root):
+        assert payload_of(root, "stable")["rollback_of"] == "1.3.0"
+        assert [line["status"] for line in rollback_log(root)] == ["complete"]
+
+
+def test_a_missing_local_root_is_an_unreachable_server_never_created(update_root, server_config, local_spec, tmp_path,
+                                                                     rollback_key_file, capsys):
+    missing = tmp_path / "not-mounted"
+    config = server_config(local_spec(update_root), local_spec(missing, name="spare"))
+    assert watch(config, rollback_key_file, feed_file(tmp_path, {"1.3.0": CRASHING})) == 2
+    assert "partial (failed: spare)" in capsys.readouterr().err
+    assert not missing.exists()
