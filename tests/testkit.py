@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 from releng import artifacts, documents, signing
+from releng.transport import LocalTransport, Upload
 
 
 def make_release(folder: Path, key: signing.SigningKey, version: str = "1.2.0", size: int = 200_000, seed: int = 1,
@@ -377,3 +378,44 @@ class FakeWebhook(FakeService):
     def route(self, method: str, path: str, query: dict[str, str], headers: Message, body: Any) -> tuple[int, Any]:
         self.messages.append(body)
         return 200, "ok"
+
+
+class LoggingTransport(LocalTransport):
+    """A real local transport that logs every call that changes the server (UPDATE_SECURITY items 6 and 7's call
+    log); several instances may share one `calls` list."""
+
+    def __init__(self, name: str, root: Path, calls: list[tuple[str, ...]] | None = None) -> None:
+        super().__init__(name, root)
+        self.calls: list[tuple[str, ...]] = [] if calls is None else calls
+
+    def mkdir(self, rel: str) -> bool:
+        self.calls.append(("mkdir", rel))
+        return super().mkdir(rel)
+
+    def put_file(self, local: Path, rel: str) -> Upload:
+        self.calls.append(("put_file", rel))
+        return super().put_file(local, rel)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        self.calls.append(("write_bytes", rel))
+        super().write_bytes(rel, data)
+
+    def posix_rename(self, src: str, dst: str) -> None:
+        self.calls.append(("posix_rename", src, dst))
+        super().posix_rename(src, dst)
+
+    def rename_noreplace(self, src: str, dst: str) -> None:
+        self.calls.append(("rename_noreplace", src, dst))
+        super().rename_noreplace(src, dst)
+
+    def symlink(self, target: str, rel: str) -> None:
+        self.calls.append(("symlink", target, rel))
+        super().symlink(target, rel)
+
+    def remove(self, rel: str) -> None:
+        self.calls.append(("remove", rel))
+        super().remove(rel)
+
+    def rmdir(self, rel: str) -> None:
+        self.calls.append(("rmdir", rel))
+        super().rmdir(rel)

@@ -28,7 +28,7 @@ import pytest
 from releng import manifest, server_layout, transport
 from releng._scripts.distribution import check_update, publish_release
 from releng.transport_sftp import SftpTransport
-from testkit import make_release
+from testkit import LoggingTransport, make_release
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "distribution" / "publish_release.py"
@@ -314,51 +314,13 @@ def test_latest_always_resolves_over_http_during_1000_switches(sshd, http_root):
     assert sorted(os.listdir(root / "releases")) == ["1.0.0", "1.1.0", "latest"]  # no temp links left behind
 
 
-class LoggingTransport(transport.LocalTransport):
-    """A real local transport that logs every call that changes the server: item 6's (and 7's) call log."""
-
-    calls: list[tuple[str, ...]] = []
-
-    def mkdir(self, rel: str) -> bool:
-        self.calls.append(("mkdir", rel))
-        return super().mkdir(rel)
-
-    def put_file(self, local: Path, rel: str) -> transport.Upload:
-        self.calls.append(("put_file", rel))
-        return super().put_file(local, rel)
-
-    def write_bytes(self, rel: str, data: bytes) -> None:
-        self.calls.append(("write_bytes", rel))
-        super().write_bytes(rel, data)
-
-    def posix_rename(self, src: str, dst: str) -> None:
-        self.calls.append(("posix_rename", src, dst))
-        super().posix_rename(src, dst)
-
-    def rename_noreplace(self, src: str, dst: str) -> None:
-        self.calls.append(("rename_noreplace", src, dst))
-        super().rename_noreplace(src, dst)
-
-    def symlink(self, target: str, rel: str) -> None:
-        self.calls.append(("symlink", target, rel))
-        super().symlink(target, rel)
-
-    def remove(self, rel: str) -> None:
-        self.calls.append(("remove", rel))
-        super().remove(rel)
-
-    def rmdir(self, rel: str) -> None:
-        self.calls.append(("rmdir", rel))
-        super().rmdir(rel)
-
-
 def test_publish_release_never_unlinks_latest_or_a_manifest(tmp_path, key, key_file, monkeypatch):
     """Items 6 and 7 through publish-release itself: three stable publishes, every change to `releases/latest` and
     `channels/stable.json` is a rename of a fresh temp entry over it; nothing ever removes or writes them in place."""
     root = tmp_path / "server"
     root.mkdir()
-    LoggingTransport.calls = []
-    monkeypatch.setattr(publish_release, "open_server", lambda spec: LoggingTransport(spec["name"], root))
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(publish_release, "open_server", lambda spec: LoggingTransport(spec["name"], root, calls))
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"servers": [{"name": "log", "transport": "local", "root": str(root)}],
                                   "manifest": {"expires_days": 7, "base_url": "https://u.example"}}))
@@ -366,7 +328,6 @@ def test_publish_release_never_unlinks_latest_or_a_manifest(tmp_path, key, key_f
         doc = make_release(tmp_path / v, key, v, seed=i, changes=False)
         assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "stable",
                                      "--signing-key", str(key_file)]) == 0
-    calls = LoggingTransport.calls
     guarded = ("releases/latest", "channels/stable.json")
     touching = [c for c in calls if any(g in c[1:] for g in guarded)]
     assert [c[0] for c in touching] == ["posix_rename"] * 6

@@ -12,6 +12,7 @@ import pytest
 from releng import transport, transport_pool
 from releng.errors import BadInput
 from releng.transport import LocalTransport, TransportError
+from testkit import LoggingTransport
 
 
 @pytest.mark.parametrize("rel", ["a", "a/b", "releases/1.0.0/x.tar.gz", "channels/.lock", ""])
@@ -123,34 +124,11 @@ def test_lock_waits_then_gives_up(server):
         pass
 
 
-class LoggingTransport(LocalTransport):
-    """A local transport that records every call: proof of the order of operations (item 6's call log)."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__("log", root)
-        self.calls: list[tuple[str, ...]] = []
-
-    def symlink(self, target: str, rel: str) -> None:
-        self.calls.append(("symlink", target, rel))
-        super().symlink(target, rel)
-
-    def posix_rename(self, src: str, dst: str) -> None:
-        self.calls.append(("posix_rename", src, dst))
-        super().posix_rename(src, dst)
-
-    def remove(self, rel: str) -> None:
-        self.calls.append(("remove", rel))
-        super().remove(rel)
-
-    def rmdir(self, rel: str) -> None:
-        self.calls.append(("rmdir", rel))
-        super().rmdir(rel)
-
-
 def test_latest_is_never_unlinked_then_recreated(tmp_path):
     """UPDATE_SECURITY item 6: the call log shows a new link renamed over `latest`, never a remove of it."""
-    t = LoggingTransport(tmp_path)
+    t = LoggingTransport("log", tmp_path)
     transport.mkdirs(t, "releases")
+    t.calls.clear()
     for v in ("1.0.0", "1.1.0", "1.2.0"):
         transport.switch_symlink(t, v, "releases/latest")
     assert not [c for c in t.calls if c[0] in ("remove", "rmdir")]
