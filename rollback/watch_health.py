@@ -17,7 +17,8 @@ verdict and channels), acted (versions rolled back), rollbacks (each rollback's 
 --once checks once (cron, CI); otherwise it checks every --interval seconds until interrupted (Ctrl-C: exit 130),
 warning and going on when the feed or a server fails. --dry-run prints what it would do and changes nothing.
 Exit 0 when it rolled a version back (or would, with --dry-run), 1 when nothing needed doing, 2 on bad input or
-when a rollback was refused or left partial (rerun `rollback-release VERSION` to finish it).
+when a rollback was refused or left partial (rerun `rollback-release VERSION` to finish it), or when a dry
+run could not reach every server.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _act(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey,
     body = rollback.rollback(cfg, version, reason(decision, rule), key, dry_run=dry, trigger="watch-health",
                              figures=health.figures(decision, rule), say=lambda m: cli.info(args, f"  {m}"))
     bodies.append(body)
-    if body.get("status") == "partial":
+    if body.get("status") == "partial" or (dry and body.get("failed")):  # a dry run that could not reach a server
         failed = [s["name"] for s in body.get("servers", []) if s.get("status") == "failed"]
         cli.error(f"rollback of {version} is partial (failed: {', '.join(failed) or 'a CDN, GitHub or notify step'}):"
                   f" rerun `rollback-release --config {args.config} {version} --reason ...` to finish it")

@@ -5,7 +5,6 @@ rollback it runs against real server roots (UPDATE_SECURITY item 33: minimum sam
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import pytest
 from releng import documents, health
 from releng._scripts.rollback import watch_health
 from releng.errors import BadInput
-from testkit import write_key
+from testkit import snapshot, write_key
 
 RULE = health.Policy(Fraction(1, 100), min_sessions=500, min_clients=100)
 
@@ -155,19 +154,6 @@ def config(update_root, server_config, local_spec) -> Path:
 def rollback_log(root: Path) -> list[dict]:
     path = root / "rollback_log.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    out = {}
-    for p in sorted(root.rglob("*")):
-        rel = str(p.relative_to(root))
-        if p.is_symlink():
-            out[rel] = "-> " + os.readlink(p)
-        elif p.is_file():
-            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() + f" {p.stat().st_mtime_ns}"
-        else:
-            out[rel + "/"] = "dir"
-    return out
 
 
 def feed_file(folder: Path, versions: dict, name: str = "feed.json") -> Path:
@@ -469,6 +455,22 @@ def test_an_unreachable_mirror_leaves_a_partial_rollback_for_a_human(update_root
     assert line["status"] == "partial"
     assert watch(config, rollback_key_file, feed) == 1  # acted once: finishing it is rollback-release's job
     assert "already rolled back" in capsys.readouterr().err
+
+
+def test_a_dry_run_that_cannot_reach_a_mirror_exits_2_and_changes_nothing(update_root, server_config, local_spec,
+                                                                           sftp_spec, tmp_path, rollback_key_file,
+                                                                           capsys):
+    """As rollback-release --dry-run: a plan that could not look at every server is not a plan to trust."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    down = {**sftp_spec(tmp_path / "nowhere", name="mirror"), "port": closed}
+    config = server_config(local_spec(update_root), down)
+    before = snapshot(update_root)
+    assert watch(config, rollback_key_file, feed_file(tmp_path, {"1.3.0": CRASHING}), "--dry-run") == 2
+    assert snapshot(update_root) == before and "mirror" in capsys.readouterr().err
 
 
 def test_no_reachable_server_or_an_untrusted_manifest_exits_2(update_root, config, server_config, sftp_spec,
