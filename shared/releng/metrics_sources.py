@@ -246,7 +246,7 @@ def _history(t: Transport) -> list[ChannelChange]:
         rollout: dict[str, Any] = r["rollout"] if isinstance(r.get("rollout"), dict) else {}
         percent = rollout.get("percent")
         changes.append(ChannelChange(
-            at=parse_time(r.get("at", r.get("when")), where), channel=str(_text(r, "channel", where)),
+            at=parse_time(r.get("at"), where), channel=str(_text(r, "channel", where)),
             version=str(_text(r, "version", where)), action=str(r.get("action") or "change"),
             percent=float(percent) if isinstance(percent, int | float) and not isinstance(percent, bool) else None,
             halted=rollout.get("halted") is True, rollback_of=_text(r, "rollback_of", where, required=False)))
@@ -261,11 +261,10 @@ def _rollbacks(t: Transport) -> list[Rollback]:
                                      or duration < 0):
             raise BadInput(f"corrupt log: duration_s must be a number of seconds, found {duration!r}", where)
         channels = r.get("channels")
-        names = tuple(str(c.get("channel", c.get("name", "")) if isinstance(c, dict) else c)
-                      for c in channels) if isinstance(channels, list) else ()
+        names = tuple(str(c) for c in channels) if isinstance(channels, list) else ()
         to = r.get("to")
         found.append(Rollback(
-            at=parse_time(r.get("when", r.get("at")), where), from_version=str(_text(r, "from", where)),
+            at=parse_time(r.get("at"), where), from_version=str(_text(r, "from", where)),
             to_version=to if isinstance(to, str) and to else None, reason=str(r.get("reason") or ""),
             who=str(r.get("who") or ""), duration_s=None if duration is None else float(duration),
             channels=tuple(c for c in names if c)))
@@ -296,5 +295,5 @@ def read_adoption(path: Path | str) -> Adoption:
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise BadInput(f"corrupt adoption file: {version!r} needs a count ({', '.join(_COUNT_KEYS)})", where)
         counts[str(version)] = float(value)
-    at = doc.get("at", doc.get("generated_at"))
+    at = doc.get("at")
     return Adoption(counts, None if at is None else parse_time(at, where), where)

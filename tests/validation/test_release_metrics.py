@@ -95,7 +95,7 @@ def released(git_repo, tmp_path):
         history_record(T0 + 55 * DAY, "stable", "1.2.0", "promote", 6, 50),
     ])
     write_jsonl(root / "rollback_log.jsonl", [
-        {"who": "watch-health", "when": iso(T0 + 13 * DAY), "reason": "crash rate 4.2% > 1% <b>bold</b>",
+        {"who": "watch-health", "at": iso(T0 + 13 * DAY), "reason": "crash rate 4.2% > 1% <b>bold</b>",
          "from": "1.1.0", "to": "1.0.0", "duration_s": 42, "channels": ["stable"],
          "servers": [{"name": "local", "ok": True}], "unknown": {"nested": 1}},
     ])
@@ -271,7 +271,7 @@ def test_a_tag_prefix_from_the_repository_config(git_repo, capsys):
      "corrupt log: not JSON"),
     (lambda root, tmp: (root / "rollback_log.jsonl").write_text('{"from": "1.1.0"}\n'), [],
      "not an RFC 3339 time: None ({root}: rollback_log.jsonl line 1)"),
-    (lambda root, tmp: (root / "rollback_log.jsonl").write_text('{"when": "2024-01-01T00:00:00Z", "from": "1.1.0",'
+    (lambda root, tmp: (root / "rollback_log.jsonl").write_text('{"at": "2024-01-01T00:00:00Z", "from": "1.1.0",'
                                                                ' "duration_s": "fast"}\n'), [],
      "duration_s must be a number of seconds"),
     (lambda root, tmp: (root / "rollback_log.jsonl").write_text("[1, 2]\n"), [], "a line must be a JSON object"),
