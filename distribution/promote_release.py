@@ -28,7 +28,7 @@ from typing import Any
 from releng import cdn, cli, manifest, semver, server_layout, signing
 from releng.errors import BadInput, ExternalError, RelengError
 from releng.server_layout import Channel
-from releng.transport import Transport, open_server
+from releng.transport import Transport, network_error, open_server
 
 DEFAULT_CONFIG = Path(__file__).with_name("update_server_config.json")
 NOTES = "RELEASE_NOTES.md"  # as publish-release names the notes in releases/<version>/
@@ -150,8 +150,7 @@ def _run(args: argparse.Namespace) -> int:
             servers.append((spec["name"], _connect(spec)))
         return _promote(args, cfg, servers, trusted, key, percent, purger)
     except Exception as e:
-        network = isinstance(e, OSError | EOFError) or type(e).__module__.startswith("paramiko")
-        if isinstance(e, RelengError) or not network:
+        if isinstance(e, RelengError) or not network_error(e):
             raise
         raise ExternalError(f"connection lost: {type(e).__name__}: {e}") from None
     finally:

@@ -31,9 +31,8 @@ from typing import Any
 
 from releng import cdn, cli, documents, github, progress, publishing, server_layout, signing
 from releng.errors import BadInput, RelengError
-from releng.publishing import network_error
 from releng.server_layout import LocalFile, Outcome
-from releng.transport import LocalTransport, Transport, TransportError, open_server
+from releng.transport import LocalTransport, Transport, TransportError, network_error, open_server
 
 DEFAULT_CONFIG = Path(__file__).with_name("update_server_config.json")
 DEFAULT_ARTIFACTS = "build/release/artifacts.json"

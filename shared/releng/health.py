@@ -216,7 +216,7 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
                     found[payload["version"]].append(channel)
             reached += 1
         except Exception as e:
-            if isinstance(e, BadInput) or not _network(e):
+            if isinstance(e, BadInput) or not (isinstance(e, ExternalError) or transport.network_error(e)):
                 raise
             errors.append(f"{spec['name']}: {e}")
         finally:
@@ -225,11 +225,6 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
     if not reached:
         raise ExternalError(f"no server can be reached ({'; '.join(errors) or 'none is enabled'})")
     return found
-
-
-def _network(e: BaseException) -> bool:
-    """A connection problem (skip the mirror), as opposed to a bug or bad input."""
-    return isinstance(e, ExternalError | OSError | EOFError) or type(e).__module__.startswith("paramiko")
 
 
 def figures(decision: Decision, policy: Policy) -> dict[str, Any]:

@@ -138,11 +138,6 @@ def release_notes(changes_path: str, version: str, out_dir: Path) -> tuple[Path,
     raise BadInput(f"the changes document has no section for {version}", changes_path)
 
 
-def network_error(e: BaseException) -> bool:
-    """A dropped connection or a failing server (reported per server), as opposed to a bug (exit 3)."""
-    return isinstance(e, OSError | EOFError) or type(e).__module__.startswith("paramiko")
-
-
 @dataclass(frozen=True)
 class NextManifest:
     envelope: bytes

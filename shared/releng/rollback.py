@@ -25,7 +25,7 @@ from releng import cdn, github, manifest, notify, semver, server_layout, signing
 from releng.errors import BadInput, ExternalError, RelengError
 from releng.server_layout import CHANNELS, QUARANTINE, RELEASES, ROLLBACK_LOG, Channel
 from releng.signing import SigningKey
-from releng.transport import Transport, lock, mkdirs, open_server
+from releng.transport import Transport, lock, mkdirs, network_error, open_server
 
 CHECKLIST = "rollback/rollback_checklist.md"
 TRIGGERS = ("manual", "watch-health")
@@ -52,7 +52,7 @@ def _failing(s: Server, what: str = "") -> Iterator[None]:
     try:
         yield
     except Exception as e:
-        if not (isinstance(e, RelengError | OSError | EOFError) or type(e).__module__.startswith("paramiko")):
+        if not (isinstance(e, RelengError) or network_error(e)):
             raise
         s.error = f"{what}{type(e).__name__ + ': ' if not isinstance(e, RelengError) else ''}{e}"
 

@@ -35,6 +35,12 @@ class HostKeyError(ExternalError):
     """The server's host key is unknown or differs from known_hosts: nothing was sent (exit 2)."""
 
 
+def network_error(e: BaseException) -> bool:
+    """A dropped connection or a failing server (reported per server, a rerun finishes the job), as opposed to a bug
+    (exit 3). paramiko raises its own exception types, not always OSError subclasses."""
+    return isinstance(e, OSError | EOFError) or type(e).__module__.startswith("paramiko")
+
+
 @dataclass(frozen=True)
 class Stat:
     size: int
