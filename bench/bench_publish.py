@@ -2,7 +2,7 @@
 
 Starts a throwaway sshd on 127.0.0.1 (its own host key, a generated client key, internal-sftp), writes a random file
 (512 MiB by default), and puts it with: OpenSSH `sftp -b`, paramiko's plain `put`, then each tuning step in turn,
-then releng.transport_sftp.SftpTransport.put_file (what publish-release uses: all steps plus hashing on the way).
+then releng.server.sftp.SftpTransport.put_file (what publish-release uses: all steps plus hashing on the way).
 Prints MiB/s and the ratio to OpenSSH for each; the target is >= 0.9x.
 
     python bench/bench_publish.py [--mib 512] [--runs 2]
@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import paramiko  # type: ignore[import-untyped]
-from releng import transport, transport_sftp
-from releng.transport_sftp import SftpTransport
+from releng.server import sftp as sftp_transport
+from releng.server import transport
+from releng.server.sftp import SftpTransport
 
 
 class Server:
@@ -72,7 +73,7 @@ def paramiko_put(srv: Server, local: Path, remote: str, *, window: bool, gcm: bo
     """paramiko's own put, with some of the tuning steps switched on."""
     def factory(sock: Any, **kw: Any) -> paramiko.Transport:
         if window:
-            kw.update(default_window_size=transport_sftp.WINDOW, default_max_packet_size=transport_sftp.PACKET)
+            kw.update(default_window_size=sftp_transport.WINDOW, default_max_packet_size=sftp_transport.PACKET)
         t = paramiko.Transport(sock, **kw)
         if gcm:
             t._preferred_ciphers = ("aes128-gcm@openssh.com", *t._preferred_ciphers)
@@ -83,7 +84,7 @@ def paramiko_put(srv: Server, local: Path, remote: str, *, window: bool, gcm: bo
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     client.connect(srv.host, srv.port, srv.user, key_filename=str(srv.key), look_for_keys=False,
                    allow_agent=False, transport_factory=factory)
-    kw = {"window_size": transport_sftp.WINDOW, "max_packet_size": transport_sftp.PACKET} if window else {}
+    kw = {"window_size": sftp_transport.WINDOW, "max_packet_size": sftp_transport.PACKET} if window else {}
     sftp = paramiko.SFTPClient.from_transport(client.get_transport(), **kw)
     if big:  # 255 KiB requests, unbuffered, one request per write
         with open(local, "rb") as src, sftp.open(remote, "w", bufsize=0) as f:

@@ -8,7 +8,7 @@ run copies it to a fresh folder under the sshd (not timed) and rolls 1.3.0 back 
   the channels lock (mkdir), put + rename the three channel manifests and the history log, the symlink swap of
   releases/latest, the rename of releases/1.3.0 into quarantine/, put + rename rollback_log.jsonl, drop the lock;
 - `rollback-release --config F 1.3.0 --reason ...` as a whole command (start-up, reads, verification, signing);
-- `releng.rollback.rollback()` in this process (the same, without interpreter start-up and imports);
+- `releng.rollback.procedure.rollback()` in this process (the same, without interpreter start-up and imports);
 - `watch-health --once` as a whole command on a feed that condemns 1.3.0 (the feed, the decision, halt, rollback).
 
 Prints medians and ratios to the floor. Target (issue 6): a rollback completes in under 2 s.
@@ -35,7 +35,9 @@ from pathlib import Path
 from bench_publish import Server
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import artifacts, documents, rollback, server_layout, signing
+from releng import artifacts, documents, signing
+from releng.rollback import procedure
+from releng.server import layout
 
 BIN = Path(sys.executable).parent
 VERSIONS = ("1.2.0", "1.3.0")
@@ -151,7 +153,7 @@ def main() -> int:
             return run
 
         def in_process(root: Path, config: Path) -> None:
-            body = rollback.rollback(server_layout.load_config(config), "1.3.0", "bench", key)
+            body = procedure.rollback(layout.load_config(config), "1.3.0", "bench", key)
             assert body["status"] == "complete", body
 
         methods: list[tuple[str, Callable[[Path, Path], None]]] = [
@@ -159,7 +161,7 @@ def main() -> int:
             ("rollback-release, whole command", command(lambda c: [
                 str(BIN / "rollback-release"), "--config", str(c), "1.3.0", "--reason", "bench",
                 "--signing-key", str(key_file), "-q"])),
-            ("releng.rollback.rollback(), in process", in_process),
+            ("releng.rollback.procedure.rollback(), in process", in_process),
             ("watch-health --once (feed, decision, halt, rollback)", command(lambda c: [
                 str(BIN / "watch-health"), "--config", str(c), "--feed", str(feed), "--once", "--signing-key",
                 str(key_file), "-q"])),

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from releng import changelog_config, cli, commits, config, documents, git, keepachangelog, semver
+from releng import cli, commits, config, documents, git, keepachangelog, semver
+from releng.changelog import settings
 from releng.errors import BadInput
 
 UNRELEASED, DATE = "Unreleased", "%Y-%m-%d"
@@ -225,7 +226,7 @@ def _target(args: argparse.Namespace, repo: Path, prefix: str) -> tuple[semver.V
 
 
 def _settings(repo: Path, explicit: str | None) -> tuple[dict[str, Any], str]:
-    cfg = dict(changelog_config.load(repo, explicit))
+    cfg = dict(settings.load(repo, explicit))
     prefix = config.section(config.load(repo, explicit), "versioning").get("tag_prefix", "v")
     if not isinstance(prefix, str):
         raise BadInput("[versioning] tag_prefix must be a string", "config")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 
-from releng import changelog_config, commitlint, gitmsg
+from releng.changelog import commit_message, commitlint, settings
 from releng.errors import BadInput, RelengError
 
 TYPE_CHECKING = False  # not typing's: this runs on every commit, and importing typing costs more than the check
@@ -60,10 +60,10 @@ def lint(data: bytes, cfg: Mapping[str, Any], repo: tuple[str, str] | None = Non
     """(problems, corrected example or None, header) of raw message bytes, cleaned as git cleans them."""
     text, problems = decode(data, repo[0] if repo else None)
     if strip_comments:
-        comment = gitmsg.comment_string(repo[0], repo[1], text) if repo else gitmsg.DEFAULT_COMMENT
-        message = gitmsg.cleanup(text, comment)
+        comment = commit_message.comment_string(repo[0], repo[1], text) if repo else commit_message.DEFAULT_COMMENT
+        message = commit_message.cleanup(text, comment)
     else:
-        message = gitmsg.cleanup(text, None)
+        message = commit_message.cleanup(text, None)
     found, example = commitlint.check(message, cfg)
     if problems and example is None and message:
         example = message.rstrip("\n")
@@ -89,9 +89,9 @@ def check_source(source: str, repo_path: str | None = None, config: str | None =
             raise BadInput(f"cannot read message file: {e.strerror}", source) from None
     if repo_path is not None and not os.path.isdir(repo_path):
         raise BadInput("not a directory", repo_path)
-    repo = gitmsg.find_repo(repo_path)
-    cfg = changelog_config.load(repo[0] if repo else None, config)
-    problems, example, header = lint(data, cfg, repo, strip_comments=text is None and gitmsg.edited())
+    repo = commit_message.find_repo(repo_path)
+    cfg = settings.load(repo[0] if repo else None, config)
+    problems, example, header = lint(data, cfg, repo, strip_comments=text is None and commit_message.edited())
     if not problems:
         return 0
     out = commitlint.report(problems, example, header)
@@ -106,7 +106,7 @@ def check_range(revisions: str, repo_path: str | None, config: str | None) -> in
     from releng import git
 
     root = str(git.toplevel(repo_path or "."))
-    cfg = changelog_config.load(root, config)
+    cfg = settings.load(root, config)
     total = bad = 0
     for entry in git.log(root, [revisions]):
         total += 1

@@ -32,8 +32,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from releng import cli, documents, manifest, semver, signing
+from releng import cli, documents, semver, signing
 from releng.errors import BadInput, ExternalError
+from releng.server import manifest
 
 MANIFEST_CAP = 64 * 1024
 STATE_VERSION = 1

@@ -25,10 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from releng import cdn, cli, manifest, semver, server_layout, signing
+from releng import cli, semver, signing
 from releng.errors import BadInput, ExternalError, RelengError
-from releng.server_layout import Channel
-from releng.transport import Transport, network_error, open_server
+from releng.server import cdn, layout, manifest
+from releng.server.layout import Channel
+from releng.server.transport import Transport, network_error, open_server
 
 DEFAULT_CONFIG = Path(__file__).with_name("update_server_config.json")
 NOTES = "RELEASE_NOTES.md"  # as publish-release names the notes in releases/<version>/
@@ -50,10 +51,10 @@ def plan(args: argparse.Namespace, cfg: dict[str, Any], servers: list[tuple[str,
     version, channel = args.version, args.to
     chain = cfg["channels"]
     for name, t in servers:
-        st = t.stat(server_layout.release_dir(version))
+        st = t.stat(layout.release_dir(version))
         if st is None or not st.is_dir:
             raise BadInput(f"{version} is not published on {name} (publish-release first)")
-    current = [server_layout.read_channel(t, channel, trusted) for _, t in servers]
+    current = [layout.read_channel(t, channel, trusted) for _, t in servers]
     best = max((c.payload for c in current if c.payload), key=lambda p: p["manifest_number"], default=None)
     now = datetime.now(UTC).replace(microsecond=0)
     times = {"issued_at": manifest.format_time(now),
@@ -87,26 +88,26 @@ def plan(args: argparse.Namespace, cfg: dict[str, Any], servers: list[tuple[str,
         raise BadInput(f"{channel} offers {best['version']}, not older than {version} (rollbacks: rollback-release)")
     previous = chain[chain.index(channel) - 1]
     if not args.hotfix:
-        prev = [server_layout.read_channel(t, previous, trusted).payload for _, t in servers]
+        prev = [layout.read_channel(t, previous, trusted).payload for _, t in servers]
         if any(p is None or p["version"] != version for p in prev):
             raise BadInput(f"{version} is not offered on {previous} (on every server): promote it there first, "
                            "or use --hotfix to skip")
     doc = _release_document(servers, version)
     base_url = cfg["manifest"].get("base_url") or servers[0][1].url("").rstrip("/")
-    notes_rel = f"{server_layout.release_dir(version)}/{NOTES}"
+    notes_rel = f"{layout.release_dir(version)}/{NOTES}"
     t0 = servers[0][1]
     notes = t0.read_bytes(notes_rel, 1 << 20).decode("utf-8") if t0.stat(notes_rel) is not None else ""
     payload = manifest.build_manifest(
         channel=channel, version=version, manifest_number=best["manifest_number"] + 1 if best else 1,
         issued_at=now, expires_at=now + timedelta(days=cfg["manifest"]["expires_days"]), notes=notes,
-        artifacts=server_layout.manifest_artifacts(doc, version, base_url, cfg["manifest"]["prefer_kinds"]),
+        artifacts=layout.manifest_artifacts(doc, version, base_url, cfg["manifest"]["prefer_kinds"]),
         rollout_percent=100 if percent is None else percent)
     return "promote", payload, current
 
 
 def _release_document(servers: list[tuple[str, Transport]], version: str) -> dict[str, Any]:
     """releases/<version>/artifacts.json, identical on every server."""
-    rel = f"{server_layout.release_dir(version)}/artifacts.json"
+    rel = f"{layout.release_dir(version)}/artifacts.json"
     texts = set()
     for name, t in servers:
         if t.stat(rel) is None:
@@ -125,14 +126,14 @@ def _release_document(servers: list[tuple[str, Transport]], version: str) -> dic
 
 def latest_urls(t: Transport, base: str, version: str) -> list[str]:
     """The cache keys that change when releases/latest moves: the folder and every file under it."""
-    names = t.listdir(server_layout.release_dir(version))
+    names = t.listdir(layout.release_dir(version))
     return [f"{base}/releases/latest/"] + [f"{base}/releases/latest/{n}" for n in names]
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = server_layout.load_config(args.config or DEFAULT_CONFIG)
-    server_layout.check_version(args.version)
-    channel = server_layout.check_channel(args.to)
+    cfg = layout.load_config(args.config or DEFAULT_CONFIG)
+    layout.check_version(args.version)
+    channel = layout.check_channel(args.to)
     if channel not in cfg["channels"] or cfg["channels"].index(channel) == 0:
         raise BadInput(f"--to must be a channel after {cfg['channels'][0]} (configured: {', '.join(cfg['channels'])})")
     percent = parse_percent(args.rollout) if args.rollout is not None else None
@@ -172,7 +173,7 @@ def _promote(args: argparse.Namespace, cfg: dict[str, Any], servers: list[tuple[
     action, payload, current = plan(args, cfg, servers, trusted, percent)  # refusals before any lock is taken
     if args.dry_run:
         return _apply(args, servers, key, action, payload, current, purger, cfg, dry=True)
-    with server_layout.channel_locks([t for _, t in servers]):
+    with layout.channel_locks([t for _, t in servers]):
         action, payload, current = plan(args, cfg, servers, trusted, percent)
         code = _apply(args, servers, key, action, payload, current, purger, cfg, dry=False)
     cli.info(args, f"{channel}: {action} {version}")
@@ -187,7 +188,7 @@ def _apply(args: argparse.Namespace, servers: list[tuple[str, Transport]], key: 
     envelope = manifest.sign_envelope(payload, key) if payload is not None else (best.envelope if best else None)
     final = payload if payload is not None else (best.payload if best else None)
     assert envelope is not None and final is not None
-    rel = f"{server_layout.CHANNELS}/{channel}.json"
+    rel = f"{layout.CHANNELS}/{channel}.json"
     record = {"at": manifest.format_time(datetime.now(UTC)), "who": os.environ.get("RELENG_ACTOR") or _who(),
               "action": "sync" if payload is None else action, "channel": channel, "version": version,
               "manifest_number": final["manifest_number"],
@@ -199,16 +200,16 @@ def _apply(args: argparse.Namespace, servers: list[tuple[str, Transport]], key: 
         changes = []
         if cur.envelope != envelope:
             changes.append(f"write {rel} (manifest_number {final['manifest_number']}) and append to "
-                           f"{server_layout.HISTORY}")
-        if full and t.readlink(f"{server_layout.RELEASES}/latest") != version:
-            changes.append(f"point {server_layout.RELEASES}/latest at {version}")
+                           f"{layout.HISTORY}")
+        if full and t.readlink(f"{layout.RELEASES}/latest") != version:
+            changes.append(f"point {layout.RELEASES}/latest at {version}")
         for change in changes:
             cli.info(args, f"{'would ' if dry else ''}{change} on {name}", level=-1 if dry else 1)
         if not dry:
             if cur.envelope != envelope:
-                server_layout.write_channel(t, channel, envelope, record)
-            if full and t.readlink(f"{server_layout.RELEASES}/latest") != version:
-                server_layout.point_latest(t, version)
+                layout.write_channel(t, channel, envelope, record)
+            if full and t.readlink(f"{layout.RELEASES}/latest") != version:
+                layout.point_latest(t, version)
                 moved = True
         report.append({"name": name, "changes": changes})
     base = cdn.base_url(cfg, servers[0][1].url("").rstrip("/"))

@@ -29,10 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from releng import cdn, cli, documents, github, progress, publishing, server_layout, signing
+from releng import cli, documents, progress, signing
+from releng.distribution import publish
 from releng.errors import BadInput, RelengError
-from releng.server_layout import LocalFile, Outcome
-from releng.transport import LocalTransport, Transport, TransportError, network_error, open_server
+from releng.server import cdn, github, layout
+from releng.server.layout import LocalFile, Outcome
+from releng.server.transport import LocalTransport, Transport, TransportError, network_error, open_server
 
 DEFAULT_CONFIG = Path(__file__).with_name("update_server_config.json")
 DEFAULT_ARTIFACTS = "build/release/artifacts.json"
@@ -50,7 +52,7 @@ def publish_one(spec: dict[str, Any], version: str, files: list[LocalFile], uplo
     try:
         t = open_server(spec)
         t.progress = bar.hook(spec["name"]) if bar is not None else None
-        out = server_layout.publish_release(t, version, files, upload_id, verify=verify)
+        out = layout.publish_release(t, version, files, upload_id, verify=verify)
     except RelengError as e:
         out.error = e.what if e.where == spec["name"] else str(e)  # the report names the server already
     except Exception as e:
@@ -66,12 +68,12 @@ def update_channels(servers: list[tuple[dict[str, Any], Transport, Outcome]], ch
                     key: signing.SigningKey, trusted: dict[str, bytes], doc: dict[str, Any],
                     notes: str) -> dict[str, int]:
     """Write the channel manifest on every server that holds the release; {server name: manifest_number}."""
-    from releng import manifest
+    from releng.server import manifest
 
     version = doc["version"]
-    with server_layout.channel_locks([t for _, t, _ in servers]):
-        current = {spec["name"]: server_layout.read_channel(t, channel, trusted) for spec, t, _ in servers}
-        nxt = publishing.next_manifest(current, channel, doc, notes, cfg, key, servers[0][1].url("").rstrip("/"))
+    with layout.channel_locks([t for _, t, _ in servers]):
+        current = {spec["name"]: layout.read_channel(t, channel, trusted) for spec, t, _ in servers}
+        nxt = publish.next_manifest(current, channel, doc, notes, cfg, key, servers[0][1].url("").rstrip("/"))
         if nxt is None:
             return {}
         record = {"at": _now(), "who": os.environ.get("RELENG_ACTOR") or _who(), "action": "publish",
@@ -79,9 +81,9 @@ def update_channels(servers: list[tuple[dict[str, Any], Transport, Outcome]], ch
                   "sha256": manifest.envelope_digest(nxt.envelope)}
         for spec, t, _ in servers:
             if current[spec["name"]].envelope != nxt.envelope:
-                server_layout.write_channel(t, channel, nxt.envelope, record)
+                layout.write_channel(t, channel, nxt.envelope, record)
                 if channel == "stable":
-                    server_layout.point_latest(t, version)
+                    layout.point_latest(t, version)
         return {spec["name"]: nxt.number for spec, _, _ in servers}
 
 
@@ -90,8 +92,8 @@ def purge_cdn(args: argparse.Namespace, cfg: dict[str, Any], purger: cdn.Purger 
     """Purge the mutable URLs after the swap on every server (item 36); what was asked and the error, if any."""
     if purger is None:
         return None
-    names = t.listdir(server_layout.release_dir(version)) if args.channel == "stable" else []
-    urls = publishing.purge_urls(cfg, t.url("").rstrip("/"), args.channel, names)
+    names = t.listdir(layout.release_dir(version)) if args.channel == "stable" else []
+    urls = publish.purge_urls(cfg, t.url("").rstrip("/"), args.channel, names)
     try:
         purger.purge(urls)
     except cdn.CdnError as e:
@@ -107,7 +109,7 @@ def sync_github(gh: github.GitHub | None, doc: dict[str, Any], files: list[Local
     if gh is None:
         return None
     tag = doc.get("tag") or f"v{doc['version']}"
-    paths = [f.path for f in files if f.name not in ("artifacts.json", publishing.NOTES)]
+    paths = [f.path for f in files if f.name not in ("artifacts.json", publish.NOTES)]
     try:
         github.sync_release(gh, tag, paths, name=f"{doc['name']} {doc['version']}", body=notes,
                             prerelease=channel in ("dev", "beta"))
@@ -126,8 +128,8 @@ def dry_run(args: argparse.Namespace, specs: list[dict[str, Any]], cfg: dict[str
         cli.info(args, f"would {change} on {where}" if not change.startswith("nothing") else f"{where}: {change}",
                  level=-1)
 
-    upload_id = publishing.make_upload_id(files)
-    ready: dict[str, tuple[Transport, server_layout.Channel]] = {}
+    upload_id = publish.make_upload_id(files)
+    ready: dict[str, tuple[Transport, layout.Channel]] = {}
     opened: list[Transport] = []
     with tempfile.TemporaryDirectory(prefix="dry-run-") as empty:
         try:
@@ -140,19 +142,19 @@ def dry_run(args: argparse.Namespace, specs: list[dict[str, Any]], cfg: dict[str
                     else:
                         t = open_server(spec, create=False)
                     opened.append(t)
-                    changes = publishing.plan_release(t, version, files, upload_id, args.verify)
+                    changes = publish.plan_release(t, version, files, upload_id, args.verify)
                     for change in changes:
                         say(name, change)
                     failed |= changes[0].startswith("refuse")
-                    ready[name] = (t, server_layout.read_channel(t, channel, trusted))
+                    ready[name] = (t, layout.read_channel(t, channel, trusted))
                 except (RelengError, TransportError) as e:
                     cli.error(f"{name}: {e}")
                     failed = True
             first = next(iter(ready.values()), None)
-            nxt = publishing.next_manifest({n: c for n, (_, c) in ready.items()}, channel, doc, notes, cfg, key,
+            nxt = publish.next_manifest({n: c for n, (_, c) in ready.items()}, channel, doc, notes, cfg, key,
                                            first[0].url("").rstrip("/")) if first else None
             for name, (t, current) in ready.items():
-                for change in publishing.plan_channel(t, channel, version, nxt, current) if nxt else []:
+                for change in publish.plan_channel(t, channel, version, nxt, current) if nxt else []:
                     say(name, change)
         finally:
             for t in opened:
@@ -160,10 +162,10 @@ def dry_run(args: argparse.Namespace, specs: list[dict[str, Any]], cfg: dict[str
     purger, gh = cdn.from_config(cfg), github.from_config(cfg)
     if purger is not None:
         base = cdn.base_url(cfg, specs[0].get("base_url") or "")
-        urls = publishing.purge_urls(cfg, base, channel, [f.name for f in files])
+        urls = publish.purge_urls(cfg, base, channel, [f.name for f in files])
         say("the CDN", f"purge {len(urls)} URLs (POST zones/{purger.zone_id}/purge_cache): {' '.join(urls)}")
     if gh is not None:
-        for change in publishing.plan_github(cfg["github"]["repository"], doc, files, channel):
+        for change in publish.plan_github(cfg["github"]["repository"], doc, files, channel):
             say("GitHub", change)
     return cli.BAD_INPUT if failed else cli.OK
 
@@ -176,15 +178,15 @@ def _who() -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = server_layout.load_config(args.config or DEFAULT_CONFIG)
-    channel = server_layout.check_channel(args.channel)
+    cfg = layout.load_config(args.config or DEFAULT_CONFIG)
+    channel = layout.check_channel(args.channel)
     if channel not in cfg["channels"]:
         raise BadInput(f"unknown channel {channel!r} (configured: {', '.join(cfg['channels'])})")
     inputs = [(documents.read(p, "artifacts"), Path(p)) for p in args.artifacts or [DEFAULT_ARTIFACTS]]
     for doc, _ in inputs:
-        server_layout.check_version(doc.get("version"))
+        layout.check_version(doc.get("version"))
         for a in doc.get("artifacts") or []:
-            server_layout.check_name(a.get("path"), "artifact name")
+            layout.check_name(a.get("path"), "artifact name")
     specs = [s for s in cfg["servers"] if s.get("enabled", True) and (not args.server or s["name"] in args.server)]
     if not specs:
         raise BadInput("no enabled server matches", str(args.config or DEFAULT_CONFIG))
@@ -192,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
     trusted = signing.trusted_keys(key, cfg["manifest"])
     services = cdn.from_config(cfg), github.from_config(cfg)  # settings and tokens checked before any upload
     for doc, path in inputs:
-        publishing.check_signed(doc, path.parent, trusted)
+        publish.check_signed(doc, path.parent, trusted)
     with tempfile.TemporaryDirectory(prefix="publish-") as tmp:  # merged SHA256SUMS and notes live here till the end
         return _publish(args, cfg, specs, key, trusted, inputs, services, Path(tmp))
 
@@ -204,13 +206,13 @@ def _publish(args: argparse.Namespace, cfg: dict[str, Any], specs: list[dict[str
     doc, doc_path = inputs[0]
     folder, sources = doc_path.parent, None
     if len(inputs) > 1:  # several platforms' builds: one release folder, one SHA256SUMS signed by the release key
-        doc, doc_path, sources = publishing.merge_documents(inputs, key, tmp)
+        doc, doc_path, sources = publish.merge_documents(inputs, key, tmp)
     version = doc["version"]
-    notes_path, notes = publishing.release_notes(args.changes, version, tmp) if args.changes else (None, "")
-    files = publishing.local_files(doc, doc_path.parent, doc_path, notes_path, sources)
+    notes_path, notes = publish.release_notes(args.changes, version, tmp) if args.changes else (None, "")
+    files = publish.local_files(doc, doc_path.parent, doc_path, notes_path, sources)
     if args.dry_run:
         return dry_run(args, specs, cfg, key, trusted, doc, files, notes)
-    upload_id = publishing.make_upload_id(files)
+    upload_id = publish.make_upload_id(files)
     bar = progress.for_args(args, sum(f.size for f in files) * len(specs))
     try:
         with ThreadPoolExecutor(max_workers=len(specs)) as pool:

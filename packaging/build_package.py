@@ -28,22 +28,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from releng import (
-    archive,
-    archive_io,
-    artifacts,
-    cli,
-    cmake,
-    codesign,
-    config,
-    git,
-    installers,
-    packages,
-    plugins,
-    signing,
-    staging,
-)
+from releng import artifacts, cli, config, git, signing
 from releng.errors import BadInput
+from releng.packaging import cmake, codesign, installers, plugin_formats, release_folder, staging
+from releng.packaging.archive import formats, output
 
 HERE = Path(__file__).resolve().parent
 FORMATS = {"linux": ("tar.gz", "tar.zst", "zip", "deb"), "windows": ("zip", "tar.gz", "tar.zst", "exe"),
@@ -90,7 +78,7 @@ def _settings(source: Path, explicit: str | None) -> dict[str, Any]:
 def _stage_changelog(source: Path, stage: Path, settings: dict[str, Any],
                      version: str) -> None:
     dest = settings["changelog_dest"].format(name=settings["name"])
-    archive.check_name(dest, "[packaging] changelog_dest")
+    formats.check_name(dest, "[packaging] changelog_dest")
     path = Path(settings["changelog"]) if Path(settings["changelog"]).is_absolute() else source / settings["changelog"]
     if not path.is_file():
         cli.warn(f"no {path.name}: the release's changelog excerpt is not staged (run gen-changelog)")
@@ -104,9 +92,9 @@ def _stage_changelog(source: Path, stage: Path, settings: dict[str, Any],
 
 
 def _check_stage(stage: Path, settings: dict[str, Any], target: tuple[str, str],
-                 version: str) -> tuple[list[archive.Entry], list[plugins.Bundle]]:
+                 version: str) -> tuple[list[formats.Entry], list[plugin_formats.Bundle]]:
     platform, arch = target
-    entries = archive.scan(stage)
+    entries = formats.scan(stage)
     fields = {"name": settings["name"], "exe": ".exe" if platform == "windows" else ""}
     manifest = staging.load_manifest(config.load_toml(Path(settings["contents"])), platform, fields,
                                      settings["contents"])
@@ -114,12 +102,12 @@ def _check_stage(stage: Path, settings: dict[str, Any], target: tuple[str, str],
     missing, unexpected = staging.check_contents(files, manifest)
     if missing or unexpected:
         raise artifacts.Failed(staging.contents_error(missing, unexpected, manifest, platform))
-    bundles = plugins.find_bundles((e.name, e.kind == "dir") for e in entries)
-    problems = [p for b in bundles for p in plugins.check_layout(b, files, platform, arch)]
+    bundles = plugin_formats.find_bundles((e.name, e.kind == "dir") for e in entries)
+    problems = [p for b in bundles for p in plugin_formats.check_layout(b, files, platform, arch)]
     if problems:
         raise artifacts.Failed("plug-in bundle layout: " + "; ".join(problems[:3]), str(stage))
     command = [a.format_map(fields) for a in settings["version_command"]]
-    if command and platform == plugins.host_platform() and arch == plugins.host_arch():
+    if command and platform == plugin_formats.host_platform() and arch == plugin_formats.host_arch():
         staged = staging.staged_version(stage, command)
         if staged != version:
             raise artifacts.Failed(f"the staged {command[0]} reports version {staged}, the release is {version}",
@@ -137,7 +125,7 @@ def _git_repo(source: Path) -> tuple[Path | None, str | None]:
 
 def _plan(args: argparse.Namespace, source: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """Everything decided before anything is built: target, formats, version, key, folders."""
-    platform, arch = args.platform or plugins.host_platform(), args.arch or plugins.host_arch()
+    platform, arch = args.platform or plugin_formats.host_platform(), args.arch or plugin_formats.host_arch()
     if not arch.replace("_", "").isalnum() or not arch.isascii():
         raise BadInput(f"--arch {arch!r}: letters, digits and _ only (x86_64, arm64, universal)")
     kinds = args.format or settings["formats"].get(platform, [])
@@ -153,7 +141,7 @@ def _plan(args: argparse.Namespace, source: Path, settings: dict[str, Any]) -> d
     fields = {"name": settings["name"], "version": version, "platform": platform, "arch": arch}
     root = settings["archive_root"].format_map(fields)
     if root:
-        archive.check_name(root, "[packaging] archive_root")
+        formats.check_name(root, "[packaging] archive_root")
     tag = None
     if head is not None and repo is not None:
         tags = git.run(repo, "tag", "--points-at", "HEAD").split()
@@ -198,19 +186,20 @@ def _run(args: argparse.Namespace) -> int:
         for path in (c for c in candidates if step.selects(c, bundles)):
             codesign.run(step, stage / path, verbose=args.verbose > 0)
     if staged_steps:
-        entries = archive.scan(stage)  # signing changed files in place
+        entries = formats.scan(stage)  # signing changed files in place
     meta = installers.Meta(settings["name"], settings["display_name"], p["version"], settings["publisher"],
                            settings["maintainer"], settings["summary"] or settings["display_name"],
                            settings["description"], settings["homepage"], settings["identifier"])
-    plan = packages.Plan(meta, platform, arch, plugins.host_platform(), stage, entries, bundles, p["work"], out,
+    plan = release_folder.Plan(meta, platform, arch, plugin_formats.host_platform(), stage, entries, bundles,
+                               p["work"], out,
                          p["mtime"], args.jobs, settings["levels"], Path(settings["installer_configs"]),
-                         p["root"], settings["macos_prefix"], archive_io.progress_wanted() and not args.quiet,
+                         p["root"], settings["macos_prefix"], output.progress_wanted() and not args.quiet,
                          args.verbose > 0)
-    for stale in archive_io.remove_stale_temps(out) + [artifacts.SUMS, artifacts.SIG, artifacts.DOCUMENT]:
+    for stale in output.remove_stale_temps(out) + [artifacts.SUMS, artifacts.SIG, artifacts.DOCUMENT]:
         (out / stale).unlink(missing_ok=True)
     found = []
     for kind in p["kinds"]:
-        made = packages.produce(plan, kind)
+        made = release_folder.produce(plan, kind)
         if made is not None:
             found.append(made)
             cli.info(args, f"  {out / made.path}  {made.size:,} bytes  sha256 {made.sha256[:16]}...")
@@ -220,13 +209,13 @@ def _run(args: argparse.Namespace) -> int:
         for i, made in enumerate(found):
             if step.selects(made.path, []):
                 codesign.run(step, out / made.path, verbose=args.verbose > 0)
-                found[i] = packages.rehash(plan, made)
+                found[i] = release_folder.rehash(plan, made)
     if not found:
         cli.info(args, "nothing to package on this platform: see the notes above")
         return 0
     body = {"name": settings["name"], "version": p["version"], "commit": p["head"], "tag": p["tag"],
             "platform": platform, "arch": arch, "source_date_epoch": p["mtime"], "tools": plan.tools}
-    text = packages.finish(out, found, p["key"], body)
+    text = release_folder.finish(out, found, p["key"], body)
     if p["key"] is not None:
         cli.info(args, f"signed {out / artifacts.SUMS} with key {p['key'].key_id}")
     sys.stdout.write(text if args.json else f"{out / artifacts.DOCUMENT}\n")
@@ -240,7 +229,7 @@ def _cores() -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser(__doc__, prog="build-package", common=False)
     parser.add_argument("--source", metavar="DIR", help="the CMake project (default: git top-level of the cwd)")
-    parser.add_argument("--platform", choices=plugins.PLATFORMS, help="target platform (default: this one)")
+    parser.add_argument("--platform", choices=plugin_formats.PLATFORMS, help="target platform (default: this one)")
     parser.add_argument("--arch", help="target architecture: x86_64, arm64, universal... (default: this one)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: dist/ in the source)")
     parser.add_argument("--signing-key", metavar="FILE", help="Ed25519 private key file (PEM or OpenSSH)")

@@ -17,18 +17,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from releng import archive_io, artifacts, cli, signing
+from releng import artifacts, cli, signing
+from releng.packaging.archive import output
 
 
 def _run(args: argparse.Namespace) -> int:
     public = signing.load_public_key(args.public_key)
     folder = Path(args.folder)
-    enabled = archive_io.progress_wanted() and not args.quiet
+    enabled = output.progress_wanted() and not args.quiet
 
     def hasher(path: Path, size: int) -> tuple[int, str]:
-        progress = archive_io.Progress(f"hashing {path.name}", size, enabled)
+        progress = output.Progress(f"hashing {path.name}", size, enabled)
         try:
-            return archive_io.sha256_file(path, progress)
+            return output.sha256_file(path, progress)
         finally:
             progress.close()
 

@@ -38,8 +38,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from releng import cli, documents, rollback, server_layout, signing
+from releng import cli, documents, signing
 from releng.errors import BadInput
+from releng.rollback import procedure
+from releng.server import layout
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "distribution" / "update_server_config.json"
 
@@ -48,12 +50,12 @@ def _run(args: argparse.Namespace) -> int:
     if (args.version is None) == (args.revert_to is None) or (args.revert_to is not None and not args.channel):
         raise BadInput("give VERSION to roll back, or --channel C --revert-to NUMBER (not both)")
     if args.version is not None:
-        server_layout.check_version(args.version)
-    cfg = server_layout.load_config(args.config or DEFAULT_CONFIG)
+        layout.check_version(args.version)
+    cfg = layout.load_config(args.config or DEFAULT_CONFIG)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
     if args.revert_to is not None:
         return _revert(args, cfg, key)
-    body = rollback.rollback(cfg, args.version, args.reason, key, channel=args.channel, dry_run=args.dry_run,
+    body = procedure.rollback(cfg, args.version, args.reason, key, channel=args.channel, dry_run=args.dry_run,
                              say=lambda m: cli.info(args, m, level=-1 if args.dry_run else 0))
     cli.emit(args, "rollback", body)
     for s in body["servers"]:
@@ -73,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _revert(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey) -> int:
-    body = rollback.revert(cfg, args.channel, args.revert_to, key, args.reason, dry_run=args.dry_run,
+    body = procedure.revert(cfg, args.channel, args.revert_to, key, args.reason, dry_run=args.dry_run,
                            say=lambda m: cli.info(args, m, level=-1 if args.dry_run else 0))
     text = json.dumps(body, indent=2, sort_keys=True) + "\n"
     if args.out and args.out != "-":

@@ -30,8 +30,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from releng import cli, health, rollback, server_layout, signing, transport_pool
+from releng import cli, signing
 from releng.errors import BadInput, RelengError
+from releng.rollback import health, procedure
+from releng.server import layout, pool
 
 
 def policy(args: argparse.Namespace) -> health.Policy:
@@ -59,10 +61,10 @@ def check(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey
     done: list[str] = []
     bodies: list[dict[str, Any]] = []
     failed = False
-    with transport_pool.reusing():
+    with pool.reusing():
         offered = health.offered(cfg, signing.trusted_keys(key, cfg["manifest"])) if feed else {}
         decisions = health.decide_all(feed, rule, offered,
-                                      lambda v: v in acted or rollback.was_rolled_back(cfg, v))
+                                      lambda v: v in acted or procedure.was_rolled_back(cfg, v))
         for d in decisions:
             cli.info(args, health.line(d))
         for d in decisions:
@@ -100,10 +102,10 @@ def _act(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey,
     """Halt, then roll back one version; False when the rollback is left partial."""
     version, dry = decision.sample.version, bool(args.dry_run)
     would = "would " if dry else ""
-    halted = rollback.halt(cfg, version, key, dry_run=dry)
+    halted = procedure.halt(cfg, version, key, dry_run=dry)
     if halted:
         cli.info(args, f"{version}: {would}halt the rollout on {', '.join(halted)}", level=-1)
-    body = rollback.rollback(cfg, version, reason(decision, rule), key, dry_run=dry, trigger="watch-health",
+    body = procedure.rollback(cfg, version, reason(decision, rule), key, dry_run=dry, trigger="watch-health",
                              figures=health.figures(decision, rule), say=lambda m: cli.info(args, f"  {m}"))
     bodies.append(body)
     if body.get("status") == "partial" or (dry and body.get("failed")):  # a dry run that could not reach a server
@@ -121,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
     rule = policy(args)
     if not args.interval > 0:
         raise BadInput(f"--interval must be more than 0 seconds, found {args.interval}")
-    cfg = server_layout.load_config(args.config)
+    cfg = layout.load_config(args.config)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
     acted: set[str] = set()
     if args.once:

@@ -218,7 +218,7 @@ def fake_webhook() -> Iterator[FakeWebhook]:
         yield server
 
 
-# ---- sshd fixture (publish-release / releng.transport) -------------------------------------------------------------
+# ---- sshd fixture (publish-release / releng.server.transport) ------------------------------------------------
 # A real OpenSSH sshd on 127.0.0.1 with its own host key, a generated client key and a temp root (DESIGN.md "Tests").
 
 

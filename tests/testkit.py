@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 from releng import artifacts, documents, signing
-from releng.transport import LocalTransport, Upload
+from releng.server.transport import LocalTransport, Upload
 
 
 def make_release(folder: Path, key: signing.SigningKey, version: str = "1.2.0", size: int = 200_000, seed: int = 1,

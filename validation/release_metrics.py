@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from releng import cli, config, git, metrics, metrics_sources
+from releng import cli, config, git
 from releng.errors import BadInput
-from releng.transport import LocalTransport, Transport
+from releng.server.transport import LocalTransport, Transport
+from releng.validation import metric_sources, metrics
 
 DEFAULTS: dict[str, Any] = {"bug_window_days": 14, "bug_types": ["fix"], "since_days": None}
 
@@ -36,7 +37,7 @@ def _positive(value: object, what: str, where: str) -> int:
     return value
 
 
-def open_records(args: argparse.Namespace) -> tuple[metrics_sources.ServerRecords | None, Transport | None]:
+def open_records(args: argparse.Namespace) -> tuple[metric_sources.ServerRecords | None, Transport | None]:
     """The update server's records from --server-root or the first enabled server of --config (None: neither)."""
     if args.server_root and args.config:
         raise BadInput("--server-root and --config name the server twice: give one")
@@ -47,9 +48,9 @@ def open_records(args: argparse.Namespace) -> tuple[metrics_sources.ServerRecord
             raise BadInput("no such update server root", args.server_root)
         t: Transport = LocalTransport(str(root), root)
     elif args.config:
-        from releng import server_layout, transport
+        from releng.server import layout, transport
 
-        cfg = server_layout.load_config(args.config)
+        cfg = layout.load_config(args.config)
         specs = [s for s in cfg["servers"] if s.get("enabled", True)]
         if not specs:
             raise BadInput("no enabled server", args.config)
@@ -63,7 +64,7 @@ def open_records(args: argparse.Namespace) -> tuple[metrics_sources.ServerRecord
             t = transport.open_server(spec)
     else:
         return None, None
-    return metrics_sources.read_server(t, channels), t
+    return metric_sources.read_server(t, channels), t
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -80,11 +81,11 @@ def _run(args: argparse.Namespace) -> int:
     if not isinstance(types, list) or not types or not all(isinstance(t, str) and t for t in types):
         raise BadInput("[metrics] bug_types must be a list of commit types, like [\"fix\"]", "releng.toml")
     bug_types = tuple(t.lower() for t in types)
-    now = metrics_sources.parse_time(args.as_of, "--as-of") if args.as_of else int(time.time())
-    adoption = metrics_sources.read_adoption(args.adoption) if args.adoption else None
+    now = metric_sources.parse_time(args.as_of, "--as-of") if args.as_of else int(time.time())
+    adoption = metric_sources.read_adoption(args.adoption) if args.adoption else None
     server, t = open_records(args)
     try:
-        releases, fixes = metrics_sources.read_releases(repo, prefix, bug_types, window * metrics.DAY)
+        releases, fixes = metric_sources.read_releases(repo, prefix, bug_types, window * metrics.DAY)
     finally:
         if t is not None:
             t.close()
@@ -94,7 +95,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.html:
         import json
 
-        from releng import dashboard, documents
+        from releng import documents
+        from releng.validation import dashboard
 
         doc = json.loads(text if text is not None else documents.dumps("metrics", body))
         documents.write_text_atomic(args.html, dashboard.render(doc))

@@ -33,9 +33,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from releng import cli, compatibility, config, documents, gates, git, semver, signing
-from releng import gates_artifacts as ga
+from releng import cli, config, documents, git, semver, signing
 from releng.errors import BadInput
+from releng.validation import artifact_gates as ga
+from releng.validation import gates
+from releng.versioning import compatibility
 
 HERE = Path(__file__).resolve().parent
 SHIPPED_MATRIX = HERE.parent / "versioning" / "compatibility_matrix.json"  # check-compat's default
@@ -66,7 +68,7 @@ def _public_key(repo: Path, given: str | None, configured: str | None) -> bytes 
 
 def context(args: argparse.Namespace) -> gates.Context:
     """Read and check every input before any gate runs: bad input is exit 2 naming the file, nothing run."""
-    from releng import version_files
+    from releng.versioning import version_files
 
     repo = git.toplevel(args.repo or ".")
     cfg = config.load(repo, args.config)
@@ -115,10 +117,10 @@ def context(args: argparse.Namespace) -> gates.Context:
 
 def rebuild(ctx: gates.Context, config_file: str | None, version_file: Path | None) -> gates.Outcome:
     """Run build-package again (unsigned, same SOURCE_DATE_EPOCH) into a temp folder and compare the artifacts."""
-    from releng import plugins
+    from releng.packaging import plugin_formats
 
     doc = ctx.artifacts_doc
-    if doc["platform"] != plugins.host_platform():
+    if doc["platform"] != plugin_formats.host_platform():
         return None, [f"the artifacts are for {doc['platform']}: rebuild them on a {doc['platform']} host"]
     kinds = sorted({a["kind"] for a in doc["artifacts"]})
     with tempfile.TemporaryDirectory(prefix="releng-rebuild-") as tmp:

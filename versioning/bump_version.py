@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import subprocess
     from pathlib import Path
 
-    from releng import version_files
+    from releng.versioning import version_files
 
 KINDS = ("major", "minor", "patch", "prerelease", "release", "auto")
 RANK = {"patch": 1, "minor": 2, "major": 3}
@@ -111,7 +111,7 @@ def _settings(repo: Path, explicit: str | None) -> tuple[dict[str, Any], str, st
 
 
 def _specs(settings: dict[str, Any], where: str) -> list[version_files.Spec]:
-    from releng import version_files
+    from releng.versioning import version_files
 
     if settings["zero_major_breaking"] not in ("minor", "major"):
         raise BadInput("zero_major_breaking must be 'minor' or 'major'", where)
@@ -156,7 +156,8 @@ def _run(args: argparse.Namespace, started: list[git.HistoryQuery] | None = None
             query.close()
         query = git.HistoryQuery(repo, prefix)  # the early guess was wrong: another prefix, --repo abbreviated
         started.append(query)
-    from releng import commits, version_files  # noqa: F401 - imported while git works, used below
+    from releng import commits  # noqa: F401 - imported while git works, used below
+    from releng.versioning import version_files  # noqa: F401
 
     specs = _specs(settings, where)
     _check_repository(repo, args, probes)

@@ -21,9 +21,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from releng import cli, compatibility, documents
-from releng.compatibility import FILE_FORMATS, OS_NAMES, Entry, dotted, find, listing, version
+from releng import cli, documents
 from releng.errors import BadInput
+from releng.versioning import compatibility
+from releng.versioning.compatibility import FILE_FORMATS, OS_NAMES, Entry, dotted, find, listing, version
 
 DEFAULT_MATRIX = Path(__file__).with_name("compatibility_matrix.json")
 TITLES = {"windows": "Windows", "macos": "macOS", "linux": "Linux"}

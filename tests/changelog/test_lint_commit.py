@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from releng import changelog_config, commitlint, commits, gitmsg
+from releng import commits
 from releng._scripts.changelog import lint_commit
+from releng.changelog import commit_message, commitlint
+from releng.changelog import settings as changelog_settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCISSORS = "# ------------------------ >8 ------------------------\n"
@@ -115,9 +117,9 @@ def test_invalid_messages_name_the_problem_and_a_fix(message, problem, fixed, tm
     assert problem in err
     example = err.split("a corrected example:\n", 1)[1].split("\n(", 1)[0]
     assert "\n".join(line[2:] for line in example.splitlines()) == fixed
-    cleaned = gitmsg.cleanup(fixed)
+    cleaned = commit_message.cleanup(fixed)
     if "<value>" not in fixed and "..." not in fixed:
-        assert commitlint.check(cleaned, changelog_config.load(None)) == ([], None), "the example must pass"
+        assert commitlint.check(cleaned, changelog_settings.load(None)) == ([], None), "the example must pass"
 
 
 def test_report_layout(tmp_path, capsys):
@@ -195,7 +197,7 @@ def test_non_utf8_is_fine_when_git_is_told(repo, tmp_path):
 @given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")))
 @settings(max_examples=300, deadline=None)
 def test_fuzz_never_raises(data):
-    cfg = changelog_config.load(None)
+    cfg = changelog_settings.load(None)
     problems, example, _ = lint_commit.lint(data, cfg)
     assert (example is None) == (not problems)
 
@@ -206,8 +208,8 @@ _PIECES = list("feat(ui)!: xX#\n\r\t-é") + ["feat", "fix(", "BREAKING CHANGE", 
 @given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
 @settings(max_examples=1000, deadline=None)
 def test_what_the_linter_accepts_the_parser_reads_the_same(text):
-    cfg = changelog_config.load(None)
-    message = gitmsg.cleanup(text)
+    cfg = changelog_settings.load(None)
+    message = commit_message.cleanup(text)
     problems, _ = commitlint.check(message, cfg)
     header = message.split("\n", 1)[0]
     if problems or commitlint.exempt(header, cfg["lint"]):
@@ -230,7 +232,7 @@ def test_exemptions_agree_with_the_parser():
 
 
 def commitlint_types(cfg):
-    return changelog_config.allowed_types(cfg)
+    return changelog_settings.allowed_types(cfg)
 
 
 # --- git's cleanup: comment char, scissors, editor ------------------------------------------------------------
@@ -256,9 +258,9 @@ def test_comment_char_auto(repo, tmp_path):
 
 def test_cheap_path_reads_no_git(repo):
     """With no config mentioning comments, the comment string is known without a git process."""
-    assert not gitmsg._may_configure_comment(gitmsg.find_repo()[1])
+    assert not commit_message._may_configure_comment(commit_message.find_repo()[1])
     repo.git("config", "core.commentChar", ";")
-    assert gitmsg._may_configure_comment(gitmsg.find_repo()[1])
+    assert commit_message._may_configure_comment(commit_message.find_repo()[1])
 
 
 @pytest.mark.parametrize("text", ["", "feat: x\n", "#\n", "a\n\n\n\nb\n", "x\r\n", SCISSORS, "feat: x\n" + SCISSORS])
@@ -269,7 +271,7 @@ def test_cleanup_matches_git_stripspace(text):
     if SCISSORS in text:  # git stripspace knows no scissors; git commit -v cuts there first
         expected = subprocess.run(["git", "stripspace", "--strip-comments"], capture_output=True, check=True,
                                   input=text.split(SCISSORS)[0].encode()).stdout.decode()
-    assert gitmsg.cleanup(text) == expected
+    assert commit_message.cleanup(text) == expected
 
 
 @given(st.text(alphabet=st.sampled_from("ab #;\n\r\t"), max_size=60))
@@ -280,7 +282,7 @@ def test_cleanup_matches_git_stripspace_fuzz(text):
     for flag, comment in (("--strip-comments", "#"), (None, None)):
         args = ["git", "stripspace", *([flag] if flag else [])]
         expected = subprocess.run(args, input=text.encode(), capture_output=True, check=True).stdout.decode()
-        assert gitmsg.cleanup(text, comment) == expected
+        assert commit_message.cleanup(text, comment) == expected
 
 
 # --- entry forms ----------------------------------------------------------------------------------------------
@@ -423,7 +425,7 @@ def test_hook_in_a_linked_worktree(repo, tmp_path, monkeypatch):
     wt = tmp_path / "wt"
     repo.git("worktree", "add", "-q", str(wt))
     (wt / "sub").mkdir()
-    assert gitmsg.find_repo(str(wt / "sub")) == (str(wt), gitmsg.git_dir(wt))
+    assert commit_message.find_repo(str(wt / "sub")) == (str(wt), commit_message.git_dir(wt))
     (wt / "releng.toml").write_text('[changelog_config.lint]\nscopes = ["ui"]\n')
 
     def commit(message: str) -> int:
@@ -517,7 +519,7 @@ def test_hook_path_imports_only_what_the_check_needs(repo, tmp_path, message):
     path = _file(tmp_path, message)
     import time
 
-    age = time.time() - os.stat(changelog_config.defaults_path()).st_mtime
+    age = time.time() - os.stat(changelog_settings.defaults_path()).st_mtime
     if age < 3:  # just edited: the config cache waits out git's "racy" window before trusting the file
         time.sleep(3 - age)
     first = subprocess.run([sys.executable, "-c", code, path], cwd=repo.path, capture_output=True, text=True)

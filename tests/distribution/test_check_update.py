@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import manifest, signing
+from releng import signing
+from releng.server import manifest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPT = ROOT / "distribution" / "check_update.py"

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from releng import manifest
 from releng._scripts.distribution import promote_release, publish_release
+from releng.server import manifest
 from testkit import CF_TOKEN as TOKEN
 from testkit import CF_ZONE as ZONE
 from testkit import make_release, snapshot

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from releng import artifacts, documents, manifest, publishing, signing, transport
+from releng import artifacts, documents, signing
 from releng._scripts.distribution import publish_release
+from releng.distribution import publish as publishing
+from releng.server import manifest, transport
 from testkit import CF_TOKEN as CDN_TOKEN
 from testkit import CF_ZONE as ZONE
 from testkit import GH_REPO as REPO
@@ -276,7 +278,7 @@ class ShortWrites(transport.LocalTransport):
 @pytest.mark.parametrize("flip", [False, True])
 def test_sizes_and_with_verify_hashes_are_checked_before_the_rename(tmp_path, key, flip):
     """Item 5: a file that is short on the server (or, with verify, has other bytes) is never renamed into releases/."""
-    from releng import server_layout
+    from releng.server import layout
 
     doc = make_release(tmp_path / "dist", key, changes=False)
     files = publishing.local_files(documents.read(doc, "artifacts"), doc.parent, doc, None)
@@ -285,10 +287,10 @@ def test_sizes_and_with_verify_hashes_are_checked_before_the_rename(tmp_path, ke
     t = ShortWrites(root, files[0].name, flip=flip)
     message = "does not hash" if flip else "bytes on the server"
     with pytest.raises(transport.TransportError, match=message):
-        server_layout.publish_release(t, "1.2.0", files, "abc", verify=True)
+        layout.publish_release(t, "1.2.0", files, "abc", verify=True)
     assert not (root / "releases" / "1.2.0").exists()
     if not flip:
-        assert server_layout.publish_release(transport.LocalTransport("ok", root), "1.2.0", files, "abc").status \
+        assert layout.publish_release(transport.LocalTransport("ok", root), "1.2.0", files, "abc").status \
             == "published"
         assert_published(root, doc)
 
@@ -334,7 +336,7 @@ def test_manifest_rewrites_never_show_a_truncated_or_unverifiable_file(tmp_path,
     """Item 7: 1000 rewrites by one rename each; a poller always reads a whole, verifying envelope."""
     from datetime import UTC, datetime, timedelta
 
-    from releng import transport
+    from releng.server import transport
 
     t = transport.LocalTransport("local", tmp_path)
     transport.mkdirs(t, "channels")
@@ -408,9 +410,9 @@ def test_bad_configs_are_refused(tmp_path, key, key_file, capsys, server, messag
 
 
 def test_the_shipped_config_is_valid_and_help_works(command):
-    from releng import server_layout
+    from releng.server import layout
 
-    cfg = server_layout.load_config(publish_release.DEFAULT_CONFIG)
+    cfg = layout.load_config(publish_release.DEFAULT_CONFIG)
     assert [s["name"] for s in cfg["servers"] if s.get("enabled", True)] == ["local"]
     assert cfg["channels"] == ["dev", "beta", "stable"]
     proc = command("publish-release", "--help")
@@ -657,7 +659,7 @@ def test_progress_line_text_throttle_and_erase():
 
 
 def test_sftp_put_reports_progress_from_the_resume_offset(sshd, tmp_path):
-    from releng.transport_sftp import SftpTransport
+    from releng.server.sftp import SftpTransport
 
     root = sshd.fresh_root("progress")
     data = random.Random(3).randbytes(1_000_000)

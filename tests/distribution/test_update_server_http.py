@@ -25,9 +25,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from releng import manifest, server_layout, transport
 from releng._scripts.distribution import check_update, publish_release
-from releng.transport_sftp import SftpTransport
+from releng.server import layout, manifest, transport
+from releng.server.sftp import SftpTransport
 from testkit import LoggingTransport, make_release
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -296,14 +296,14 @@ def test_latest_always_resolves_over_http_during_1000_switches(sshd, http_root):
         for v in ("1.0.0", "1.1.0"):
             transport.mkdirs(t, f"releases/{v}")
             t.write_bytes(f"releases/{v}/f", v.encode())
-        server_layout.point_latest(t, "1.0.0")
+        layout.point_latest(t, "1.0.0")
         poller = Poller(server, ["releases/latest/f"],
                         lambda _p, status, body: None if (status, body) in ((200, b"1.0.0"), (200, b"1.1.0"))
                         else f"HTTP {status} {body[:40]!r}")
         poller.start()
         try:
             for i in range(1000):
-                server_layout.point_latest(t, ("1.1.0", "1.0.0")[i % 2])
+                layout.point_latest(t, ("1.1.0", "1.0.0")[i % 2])
         finally:
             poller.finish()
     finally:

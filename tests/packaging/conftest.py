@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from releng import plugins
 from releng._scripts.packaging import build_package
+from releng.packaging import plugin_formats
 from testkit import write_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
     public = write_key(base / "release.pem")
     code = build_package.main(["--source", str(source), "--signing-key", str(base / "release.pem"), "-q"])
     assert code == 0, "the session build of examples/plugin failed"
-    arch = plugins.host_arch()
+    arch = plugin_formats.host_arch()
     return Release(source, source / "dist", source / "build" / "package" / f"linux-{arch}" / "stage",
                    base / "release.pem", public, arch)
 

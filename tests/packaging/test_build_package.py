@@ -17,8 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from releng import installers, plugins
 from releng._scripts.packaging import build_package, verify_artifacts
+from releng.packaging import installers, plugin_formats
 
 SCRIPT = Path(build_package.__file__)
 LINUX_KINDS = ("deb", "tar.gz", "tar.zst")
@@ -140,7 +140,7 @@ def test_a_prerelease_becomes_a_debian_tilde_version(stage_copy, package, tmp_pa
     doc = {"schema": "releng/version", "schema_version": 1, "version": "0.1.0-rc.1", "commit": None}
     (tmp_path / "v.json").write_text(json.dumps(doc))
     assert package(stage_copy, "--version-file", str(tmp_path / "v.json"), "--format", "deb") == 0
-    deb = tmp_path / "out" / f"audiolab-gain-0.1.0-rc.1-linux-{plugins.host_arch()}.deb"
+    deb = tmp_path / "out" / f"audiolab-gain-0.1.0-rc.1-linux-{plugin_formats.host_arch()}.deb"
     assert subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True,
                           text=True).stdout == "0.1.0~rc.1\n"
 
@@ -302,10 +302,10 @@ def test_macos_zip_and_the_exact_pkgbuild_productbuild_commands(release, package
     assert package(stage, "--platform", "macos", "--arch", "universal") == 0
     assert "pkgbuild/productbuild not found" in capsys.readouterr().err
     assert (tmp_path / "out" / "audiolab-gain-0.1.0-macos-universal.zip").exists()
-    from releng import archive
+    from releng.packaging.archive import formats
 
-    entries = archive.scan(stage)
-    found = plugins.find_bundles((e.name, e.kind == "dir") for e in entries)
+    entries = formats.scan(stage)
+    found = plugin_formats.find_bundles((e.name, e.kind == "dir") for e in entries)
     meta = installers.Meta("audiolab-gain", "AudioLab Gain", "0.1.0", "AudioLab", "m", "s", "", "", "com.audiolab")
     template = (SCRIPT.parent / "installer_configs" / "macos-distribution.xml.in").read_text()
     w, out = tmp_path / "w", tmp_path / "o.pkg"
@@ -329,7 +329,7 @@ def test_macos_zip_and_the_exact_pkgbuild_productbuild_commands(release, package
 
 
 def test_linux_plugin_bundles_go_to_the_system_plugin_folders(stage_copy, package, tmp_path, capsys):
-    so = f"lib/vst3/Gain.vst3/Contents/{plugins.VST3_ARCH[('linux', plugins.host_arch())]}/Gain.so"
+    so = f"lib/vst3/Gain.vst3/Contents/{plugin_formats.VST3_ARCH[('linux', plugin_formats.host_arch())]}/Gain.so"
     _fake_tree(stage_copy, {so: "ELF", "lib/clap/Gain.clap": "ELF"})
     assert package(stage_copy, "--format", "deb") == 0
     deb = next((tmp_path / "out").glob("*.deb"))

@@ -1,4 +1,5 @@
-"""releng.archive (+ archive_io, archive_zip): reproducible tar.gz, tar.zst and zip, read back by independent tools."""
+"""releng.packaging.archive (formats, output, zip): reproducible tar.gz, tar.zst and zip, read back by independent
+tools."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from releng import archive, archive_io, archive_zip
 from releng.errors import BadInput
+from releng.packaging.archive import formats, output
+from releng.packaging.archive import zip as zip_archive
 
 MTIME = 1_700_000_000
 
@@ -41,13 +43,13 @@ def tree(tmp_path_factory) -> Path:
     return root
 
 
-def entries(tree: Path) -> list[archive.Entry]:
-    return archive.under("pkg-1.0", archive.scan(tree))
+def entries(tree: Path) -> list[formats.Entry]:
+    return formats.under("pkg-1.0", formats.scan(tree))
 
 
-@pytest.mark.parametrize("fmt", archive.FORMATS)
+@pytest.mark.parametrize("fmt", formats.FORMATS)
 def test_output_does_not_depend_on_the_number_of_threads(tree, tmp_path, fmt):
-    got = {jobs: archive.write(fmt, entries(tree), tmp_path / f"{jobs}.{fmt}", mtime=MTIME, jobs=jobs)
+    got = {jobs: formats.write(fmt, entries(tree), tmp_path / f"{jobs}.{fmt}", mtime=MTIME, jobs=jobs)
            for jobs in (1, 2, 4)}
     assert len(set(got.values())) == 1
     assert got[1][0] == (tmp_path / f"1.{fmt}").stat().st_size
@@ -56,7 +58,7 @@ def test_output_does_not_depend_on_the_number_of_threads(tree, tmp_path, fmt):
 
 def test_tar_gz_is_normalised_and_read_by_gzip_tar_and_tarfile(tree, tmp_path):
     target = tmp_path / "x.tar.gz"
-    archive.write("tar.gz", entries(tree), target, mtime=MTIME, jobs=2)
+    formats.write("tar.gz", entries(tree), target, mtime=MTIME, jobs=2)
     raw = target.read_bytes()
     assert raw[:4] == b"\x1f\x8b\x08\x00"  # FLG 0: no name, no comment, no extra
     assert raw[4:8] == bytes(4)  # gzip mtime 0
@@ -91,8 +93,8 @@ def test_folders_come_before_their_contents_and_siblings_sort_by_name(tree, tmp_
 def test_tar_zst_holds_the_same_tar_stream_as_tar_gz(tree, tmp_path):
     import zstandard
 
-    archive.write("tar.gz", entries(tree), tmp_path / "x.tar.gz", mtime=MTIME, jobs=2)
-    archive.write("tar.zst", entries(tree), tmp_path / "x.tar.zst", mtime=MTIME, jobs=2)
+    formats.write("tar.gz", entries(tree), tmp_path / "x.tar.gz", mtime=MTIME, jobs=2)
+    formats.write("tar.zst", entries(tree), tmp_path / "x.tar.zst", mtime=MTIME, jobs=2)
     tar_from_gz = gzip.decompress((tmp_path / "x.tar.gz").read_bytes())
     with zstandard.ZstdDecompressor().stream_reader(io.BytesIO((tmp_path / "x.tar.zst").read_bytes())) as r:
         tar_from_zst = r.read()
@@ -103,7 +105,7 @@ def test_tar_zst_holds_the_same_tar_stream_as_tar_gz(tree, tmp_path):
 
 def test_zip_is_normalised_and_read_by_zipfile_and_unzip(tree, tmp_path):
     target = tmp_path / "x.zip"
-    archive.write("zip", entries(tree), target, mtime=MTIME, jobs=2)
+    formats.write("zip", entries(tree), target, mtime=MTIME, jobs=2)
     with zipfile.ZipFile(target) as z:
         assert z.testzip() is None
         infos = {i.filename: i for i in z.infolist()}
@@ -120,15 +122,15 @@ def test_zip_is_normalised_and_read_by_zipfile_and_unzip(tree, tmp_path):
 
 
 def test_zip_timestamps_clamp_to_the_dos_range():
-    assert archive_zip.dos_datetime(0) == archive_zip.dos_datetime(315532800)  # 1980-01-01
-    assert archive_zip.dos_datetime(10**11) == archive_zip.dos_datetime(4354819198)
+    assert zip_archive.dos_datetime(0) == zip_archive.dos_datetime(315532800)  # 1980-01-01
+    assert zip_archive.dos_datetime(10**11) == zip_archive.dos_datetime(4354819198)
 
 
 def test_zip64_records_are_read_by_zipfile_and_unzip(tree, tmp_path, monkeypatch):
     """Entries over 4 GiB take a minute to write; mark every file Zip64 instead, which uses the same code."""
-    monkeypatch.setattr(archive_zip, "_ZIP64_FROM", 0)
+    monkeypatch.setattr(zip_archive, "_ZIP64_FROM", 0)
     target = tmp_path / "x64.zip"
-    archive.write("zip", entries(tree), target, mtime=MTIME, jobs=2)
+    formats.write("zip", entries(tree), target, mtime=MTIME, jobs=2)
     with zipfile.ZipFile(target) as z:
         assert z.testzip() is None
         assert z.read("pkg-1.0/share/docs/big.txt") == (tree / "share" / "docs" / "big.txt").read_bytes()
@@ -137,8 +139,8 @@ def test_zip64_records_are_read_by_zipfile_and_unzip(tree, tmp_path, monkeypatch
 
 
 def test_many_entries_take_the_zip64_end_record(tmp_path):
-    many = [archive.generated(f"d/f{i:05d}", b"x") for i in range(70_000)]
-    archive.write("zip", many, tmp_path / "many.zip", mtime=MTIME, jobs=2)
+    many = [formats.generated(f"d/f{i:05d}", b"x") for i in range(70_000)]
+    formats.write("zip", many, tmp_path / "many.zip", mtime=MTIME, jobs=2)
     with zipfile.ZipFile(tmp_path / "many.zip") as z:
         assert len(z.infolist()) == 70_000 and z.read("d/f69999") == b"x"
 
@@ -147,7 +149,7 @@ def test_many_entries_take_the_zip64_end_record(tmp_path):
                                   "a\\b", "a\x00b", "a\nb", ""])
 def test_unsafe_names_are_refused(name):
     with pytest.raises(BadInput):
-        archive.check_name(name)
+        formats.check_name(name)
 
 
 @pytest.mark.parametrize(("name", "target", "ok"), [
@@ -157,10 +159,10 @@ def test_unsafe_names_are_refused(name):
 ])
 def test_symlink_targets_must_stay_inside(name, target, ok):
     if ok:
-        archive.check_symlink(name, target, "here")
+        formats.check_symlink(name, target, "here")
     else:
         with pytest.raises(BadInput, match="leaves the staging tree"):
-            archive.check_symlink(name, target, "here")
+            formats.check_symlink(name, target, "here")
 
 
 def test_scan_refuses_special_files_and_escaping_symlinks(tmp_path):
@@ -168,15 +170,15 @@ def test_scan_refuses_special_files_and_escaping_symlinks(tmp_path):
     (root / "bin").mkdir(parents=True)
     os.mkfifo(root / "bin" / "pipe")
     with pytest.raises(BadInput, match="is a FIFO"):
-        archive.scan(root)
+        formats.scan(root)
     (root / "bin" / "pipe").unlink()
     (root / "bin" / "escape").symlink_to("../../outside")
     with pytest.raises(BadInput, match="leaves the staging tree"):
-        archive.scan(root)
+        formats.scan(root)
     (root / "bin" / "escape").unlink()
     (root / "bin" / "abs").symlink_to("/etc/passwd")
     with pytest.raises(BadInput, match="absolute target"):
-        archive.scan(root)
+        formats.scan(root)
     (root / "bin" / "abs").unlink()
     # Textually inside, really outside: through a folder symlink that points up.
     outside = tmp_path / "outside"
@@ -184,7 +186,7 @@ def test_scan_refuses_special_files_and_escaping_symlinks(tmp_path):
     (root / "up").symlink_to("bin")
     (root / "bin" / "sneaky").symlink_to(str(Path("..") / ".." / "outside"))
     with pytest.raises(BadInput):
-        archive.scan(root)
+        formats.scan(root)
 
 
 def test_scan_refuses_names_that_are_not_utf8(tmp_path):
@@ -193,22 +195,22 @@ def test_scan_refuses_names_that_are_not_utf8(tmp_path):
     with open(os.path.join(os.fsencode(root), b"bad-\xff-name"), "wb") as f:
         f.write(b"x")
     with pytest.raises(BadInput, match="UTF-8"):
-        archive.scan(root)
+        formats.scan(root)
 
 
 def test_a_file_that_changes_while_archived_is_refused(tmp_path):
     root = tmp_path / "stage"
     root.mkdir()
     (root / "f").write_bytes(b"12345")
-    found = archive.scan(root)
+    found = formats.scan(root)
     (root / "f").write_bytes(b"1234567")
     with pytest.raises(BadInput, match="changed while"):
-        archive.write("tar.gz", found, tmp_path / "x.tar.gz", mtime=MTIME, jobs=1)
+        formats.write("tar.gz", found, tmp_path / "x.tar.gz", mtime=MTIME, jobs=1)
     assert list(tmp_path.glob("*x.tar.gz*")) == []
 
 
 def test_a_failed_write_leaves_neither_the_artifact_nor_its_temp_file(tmp_path):
-    with pytest.raises(RuntimeError), archive_io.atomic_output(tmp_path / "a.tar.gz") as out:
+    with pytest.raises(RuntimeError), output.atomic_output(tmp_path / "a.tar.gz") as out:
         out.write(b"half")
         assert len(list(tmp_path.iterdir())) == 1
         raise RuntimeError("interrupted")
@@ -220,9 +222,9 @@ def test_deflate_blocks_concatenate_into_one_valid_stream():
     import zlib
 
     data = random.Random(1).randbytes(20_000) * 150  # repeats within deflate's 32 KiB window
-    with archive_io.OrderedPool(3) as pool:
+    with output.OrderedPool(3) as pool:
         out = bytearray()
-        stream = archive_io.DeflateStream(pool, 6, out.extend)
+        stream = output.DeflateStream(pool, 6, out.extend)
         for i in range(0, len(data), 77_777):
             stream.write(data[i:i + 77_777])
         stream.finish()
@@ -230,8 +232,8 @@ def test_deflate_blocks_concatenate_into_one_valid_stream():
     assert zlib.decompress(bytes(out), -15) == data
     assert stream.crc == zlib.crc32(data) and stream.size == len(data) and stream.compressed == len(out)
     # Each block is primed with the previous 32 KiB, so the 20 kB of random bytes are paid for once, not per block.
-    independent = sum(len(archive_io.deflate_block(data[i:i + archive_io.BLOCK], b"", 6, False))
-                      for i in range(0, len(data), archive_io.BLOCK))
+    independent = sum(len(output.deflate_block(data[i:i + output.BLOCK], b"", 6, False))
+                      for i in range(0, len(data), output.BLOCK))
     assert len(out) < independent * 0.6
 
 
@@ -239,8 +241,8 @@ def test_zstd_output_is_the_same_for_one_or_four_workers_across_many_jobs(tmp_pa
     """zstd's streaming multi-threaded mode splits input into jobs (8 MiB at level 3) independently of workers."""
     rng = random.Random(3)
     data = b"".join(rng.randbytes(64) * rng.randint(1, 50) for _ in range(40_000))[: 30 << 20]
-    big = [archive.generated("big.bin", data)]
-    sizes = {jobs: archive.write("tar.zst", big, tmp_path / f"{jobs}.tar.zst", mtime=MTIME, jobs=jobs, level=3)
+    big = [formats.generated("big.bin", data)]
+    sizes = {jobs: formats.write("tar.zst", big, tmp_path / f"{jobs}.tar.zst", mtime=MTIME, jobs=jobs, level=3)
              for jobs in (1, 4)}
     assert sizes[1] == sizes[4]
 
@@ -255,14 +257,14 @@ def test_progress_only_on_a_terminal_and_never_in_ci(monkeypatch):
     monkeypatch.setattr("sys.stderr", terminal)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert archive_io.progress_wanted()
-    progress = archive_io.Progress("compressing x.tar.gz", 4 << 20)
+    assert output.progress_wanted()
+    progress = output.Progress("compressing x.tar.gz", 4 << 20)
     progress.add(2 << 20)
     progress.close()
     assert "\rcompressing x.tar.gz  50% 2/4 MiB" in terminal.getvalue() and terminal.getvalue().endswith("\r\x1b[K")
     for var in ("CI", "NO_COLOR"):
         monkeypatch.setenv(var, "1")
-        assert not archive_io.progress_wanted()
+        assert not output.progress_wanted()
         monkeypatch.delenv(var)
     monkeypatch.setattr("sys.stderr", io.StringIO())  # a pipe or a log file
-    assert not archive_io.progress_wanted()
+    assert not output.progress_wanted()

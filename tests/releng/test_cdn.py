@@ -1,4 +1,5 @@
-"""releng.cdn against testkit.FakeCloudflare (the fake_cloudflare fixture), a local fake of Cloudflare's purge_cache
+"""releng.server.cdn against testkit.FakeCloudflare (the fake_cloudflare fixture), a local fake of Cloudflare's
+purge_cache
 endpoint (UPDATE_SECURITY items 14 and 35).
 
 The fake checks what Cloudflare checks: the path with the zone id, `Authorization: Bearer <token>`, a JSON body
@@ -11,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
-from releng import cdn, http
+from releng import http
 from releng.errors import BadInput
+from releng.server import cdn
 from testkit import CF_TOKEN as TOKEN
 from testkit import CF_ZONE as ZONE
 from testkit import FakeCloudflare

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from releng import changelog_config
+from releng.changelog import settings
 from releng.errors import BadInput
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -21,46 +21,46 @@ def _age(*paths: Path) -> None:
 
 
 def test_defaults_are_the_shipped_file():
-    assert Path(changelog_config.defaults_path()) == ROOT / "changelog" / "changelog_config.yml"
-    cfg = changelog_config.load(None)
+    assert Path(settings.defaults_path()) == ROOT / "changelog" / "changelog_config.yml"
+    cfg = settings.load(None)
     raw = yaml.safe_load((ROOT / "changelog" / "changelog_config.yml").read_text())
     assert cfg["types"] == raw["types"]
     assert cfg["footers"] == raw["footers"]
     assert cfg["lint"] == raw["lint"]
     assert cfg["changelog"] == raw["changelog"]
-    assert changelog_config.allowed_types(cfg) == sorted(
+    assert settings.allowed_types(cfg) == sorted(
         ["feat", "fix", "docs", "style", "refactor", "perf", "test", "build", "ci", "chore", "revert",
          "deprecate", "remove", "security"])
 
 
 def test_repository_without_config_gets_the_defaults(git_repo):
-    assert changelog_config.load(git_repo.path) == changelog_config.load(None)
+    assert settings.load(git_repo.path) == settings.load(None)
 
 
 def test_releng_toml_table_merges_over_defaults(git_repo):
     git_repo.write("releng.toml", '[changelog_config.types]\nfeature = "Added"\nFIX = "Fixed"\n'
                    '[changelog_config.lint]\nscopes = ["ui", "dsp"]\nmax_header_length = 72\n')
-    cfg = changelog_config.load(git_repo.path)
+    cfg = settings.load(git_repo.path)
     assert cfg["types"]["feature"] == "Added"
     assert cfg["types"]["feat"] == "Added"  # defaults kept
     assert cfg["types"]["fix"] == "Fixed"  # type names are case-insensitive: lowered
     assert cfg["lint"]["scopes"] == ["ui", "dsp"]
     assert cfg["lint"]["max_header_length"] == 72
     assert cfg["lint"]["allow_merge"] is True
-    assert "feature" in changelog_config.allowed_types(cfg)
+    assert "feature" in settings.allowed_types(cfg)
 
 
 def test_pyproject_tool_releng_table(git_repo):
     git_repo.write("pyproject.toml", '[project]\nname = "x"\n[tool.releng.changelog_config.lint]\n'
                    'extra_types = ["wip"]\n')
-    cfg = changelog_config.load(git_repo.path)
-    assert "wip" in changelog_config.allowed_types(cfg)
+    cfg = settings.load(git_repo.path)
+    assert "wip" in settings.allowed_types(cfg)
 
 
 def test_yaml_file_named_by_the_repo_config(git_repo):
     git_repo.write("releng.toml", 'changelog_config = "conf/changes.yml"\n')
     git_repo.write("conf/changes.yml", "footers:\n  Closes: null\nchangelog:\n  repo_url: https://x.example\n")
-    cfg = changelog_config.load(git_repo.path)
+    cfg = settings.load(git_repo.path)
     assert cfg["footers"]["Closes"] is None
     assert cfg["footers"]["Security"] == "Security"
     assert cfg["changelog"]["repo_url"] == "https://x.example"
@@ -70,7 +70,7 @@ def test_explicit_config_file(git_repo, tmp_path):
     explicit = tmp_path / "elsewhere.toml"
     explicit.write_text('[changelog_config.lint]\nallow_merge = false\n')
     git_repo.write("releng.toml", '[changelog_config.lint]\nallow_revert = false\n')
-    cfg = changelog_config.load(git_repo.path, str(explicit))
+    cfg = settings.load(git_repo.path, str(explicit))
     assert cfg["lint"]["allow_merge"] is False
     assert cfg["lint"]["allow_revert"] is True
 
@@ -94,7 +94,7 @@ def test_explicit_config_file(git_repo, tmp_path):
 def test_bad_shapes_are_bad_input(git_repo, toml, problem):
     git_repo.write("releng.toml", toml + "\n")
     with pytest.raises(BadInput, match=problem):
-        changelog_config.load(git_repo.path)
+        settings.load(git_repo.path)
 
 
 @pytest.mark.parametrize("text", ["types: [a\n", "- a list\n", "types: {feat: 1}\n", b"\xff\xfe".decode("latin-1")])
@@ -102,12 +102,12 @@ def test_bad_yaml_file_is_bad_input(git_repo, text):
     git_repo.write("releng.toml", 'changelog_config = "c.yml"\n')
     (git_repo.path / "c.yml").write_bytes(text.encode("latin-1"))
     with pytest.raises(BadInput):
-        changelog_config.load(git_repo.path)
+        settings.load(git_repo.path)
 
 
 def test_unknown_keys_pass_through(git_repo):
     git_repo.write("releng.toml", '[changelog_config]\nnew_feature = {a = 1}\n')
-    assert changelog_config.load(git_repo.path)["new_feature"] == {"a": 1}
+    assert settings.load(git_repo.path)["new_feature"] == {"a": 1}
 
 
 # --- the cache ---------------------------------------------------------------------------------------------------
@@ -118,17 +118,17 @@ def _cache(repo) -> Path:
 
 def test_fresh_sources_are_not_cached_then_old_ones_are(git_repo):
     toml = git_repo.write("releng.toml", '[changelog_config.lint]\nscopes = ["ui"]\n')
-    changelog_config.load(git_repo.path)
+    settings.load(git_repo.path)
     assert not _cache(git_repo).exists()  # racy: the file was written just now
     _age(toml)
-    first = changelog_config.load(git_repo.path)
+    first = settings.load(git_repo.path)
     assert _cache(git_repo).exists()
-    assert changelog_config.load(git_repo.path) == first
+    assert settings.load(git_repo.path) == first
 
 
 def test_cache_hit_imports_no_parser(git_repo):
     _age(git_repo.write("releng.toml", '[changelog_config.lint]\nscopes = ["ui"]\n'))
-    code = ("import sys; from releng import changelog_config as c; cfg = c.load(sys.argv[1]); "
+    code = ("import sys; from releng.changelog import settings as c; cfg = c.load(sys.argv[1]); "
             "print(cfg['lint']['scopes'], sorted({'yaml', 'tomllib', 're', 'pathlib'} & set(sys.modules)))")
     run = [sys.executable, "-c", code, str(git_repo.path)]
     subprocess.run(run, check=True, capture_output=True)  # fills the cache
@@ -139,28 +139,28 @@ def test_cache_hit_imports_no_parser(git_repo):
 def test_cache_is_invalidated_by_an_edit_or_a_new_file(git_repo):
     toml = git_repo.write("releng.toml", '[changelog_config.lint]\nscopes = ["ui"]\n')
     _age(toml)
-    assert changelog_config.load(git_repo.path)["lint"]["scopes"] == ["ui"]
+    assert settings.load(git_repo.path)["lint"]["scopes"] == ["ui"]
     toml.write_text('[changelog_config.lint]\nscopes = ["dsp"]\n')  # same size, new mtime
-    assert changelog_config.load(git_repo.path)["lint"]["scopes"] == ["dsp"]
+    assert settings.load(git_repo.path)["lint"]["scopes"] == ["dsp"]
     _age(toml)
-    changelog_config.load(git_repo.path)
+    settings.load(git_repo.path)
     toml.write_text('changelog_config = "c.yml"\n')
     yml = git_repo.write("c.yml", "lint:\n  scopes: [core]\n")
     _age(toml, yml)
-    assert changelog_config.load(git_repo.path)["lint"]["scopes"] == ["core"]
+    assert settings.load(git_repo.path)["lint"]["scopes"] == ["core"]
     yml.write_text("lint:\n  scopes: [gui]\n")  # the named YAML file is a source too
     os.utime(yml, (OLD + 5, OLD + 5))
-    assert changelog_config.load(git_repo.path)["lint"]["scopes"] == ["gui"]
+    assert settings.load(git_repo.path)["lint"]["scopes"] == ["gui"]
 
 
 def test_garbled_or_unwritable_cache_is_ignored(git_repo):
     _age(git_repo.write("releng.toml", '[changelog_config.lint]\nscopes = ["ui"]\n'))
     _cache(git_repo).parent.mkdir(parents=True)
     _cache(git_repo).write_bytes(b"\x00garbage")
-    assert changelog_config.load(git_repo.path)["lint"]["scopes"] == ["ui"]
+    assert settings.load(git_repo.path)["lint"]["scopes"] == ["ui"]
     _cache(git_repo).unlink()
     _cache(git_repo).mkdir()  # a directory where the file should be: cannot write, still works
-    assert changelog_config.load(git_repo.path)["lint"]["scopes"] == ["ui"]
+    assert settings.load(git_repo.path)["lint"]["scopes"] == ["ui"]
 
 
 def test_worktree_and_no_git_dir(git_repo, tmp_path):
@@ -170,12 +170,12 @@ def test_worktree_and_no_git_dir(git_repo, tmp_path):
     wt = tmp_path / "wt"
     git_repo.git("worktree", "add", "-q", str(wt))
     _age(wt / "releng.toml")
-    assert changelog_config.load(wt)["lint"]["scopes"] == ["ui"]
+    assert settings.load(wt)["lint"]["scopes"] == ["ui"]
     plain = tmp_path / "plain"
     plain.mkdir()
     _age(plain)
     (plain / "releng.toml").write_text('[changelog_config.lint]\nscopes = ["x"]\n')
-    assert changelog_config.load(plain)["lint"]["scopes"] == ["x"]
+    assert settings.load(plain)["lint"]["scopes"] == ["x"]
 
 
 @pytest.mark.slow
@@ -186,7 +186,7 @@ def test_defaults_are_found_in_a_built_wheel(tmp_path):
     wheel = next(tmp_path.glob("releng-*.whl"))
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import releng._scripts as s; from releng import changelog_config as c; "
+    code = ("import releng._scripts as s; from releng.changelog import settings as c; "
             "print(s.__path__); print(c.defaults_path()); print(c.load(None)['types']['feat'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(site)}).stdout.splitlines()

@@ -1,4 +1,4 @@
-"""releng.github against testkit.FakeGitHub (the fake_github fixture), a local fake of GitHub's releases REST API
+"""releng.server.github against testkit.FakeGitHub (the fake_github fixture), a local fake of GitHub's releases REST API
 (UPDATE_SECURITY items 14 and 37).
 
 The fake keeps releases and assets in memory and behaves like GitHub where it matters: it checks the Bearer token
@@ -13,8 +13,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from releng import github
 from releng.errors import BadInput
+from releng.server import github
 from testkit import GH_REPO as REPO
 from testkit import GH_TOKEN as TOKEN
 from testkit import FakeGitHub

@@ -1,13 +1,14 @@
-"""releng.installers and releng.plugins: Debian versions and control files, bundle layouts, install locations."""
+"""releng.packaging.installers and releng.packaging.plugin_formats: Debian versions and control files, bundle
+layouts, install locations."""
 
 from __future__ import annotations
 
 import subprocess
 
 import pytest
-from releng import installers, plugins
-from releng.archive import Entry
 from releng.errors import BadInput
+from releng.packaging import installers, plugin_formats
+from releng.packaging.archive.formats import Entry
 
 META = installers.Meta("audiolab-gain", "AudioLab Gain", "1.3.0-rc.1", "AudioLab", "Rel Eng <re@example.org>",
                        "A gain plug-in", "Gain stage and limiter.\n\nWith presets.", "https://audiolab.example",
@@ -41,8 +42,8 @@ def test_deb_control():
         installers.deb_control(installers.Meta("Gain_Plugin", *list(META.__dict__.values())[1:]), "amd64", 1)
 
 
-def _bundle(path: str, is_dir: bool = True) -> plugins.Bundle:
-    found = plugins.find_bundles([(path, is_dir)])
+def _bundle(path: str, is_dir: bool = True) -> plugin_formats.Bundle:
+    found = plugin_formats.find_bundles([(path, is_dir)])
     assert len(found) == 1
     return found[0]
 
@@ -54,12 +55,13 @@ def _bundle(path: str, is_dir: bool = True) -> plugins.Bundle:
     ("lib/clap/G.clap", "usr/lib/clap/G.clap"),
 ])
 def test_deb_destinations(path, expected):
-    bundles = plugins.find_bundles([("lib/vst3/G.vst3", True), ("plugins/G.vst3", True), ("lib/clap/G.clap", False)])
+    bundles = plugin_formats.find_bundles([("lib/vst3/G.vst3", True), ("plugins/G.vst3", True),
+                                           ("lib/clap/G.clap", False)])
     assert installers.deb_destination(path, bundles) == expected
 
 
 def test_outermost_bundles_only():
-    found = plugins.find_bundles([("a/X.vst3", True), ("a/X.vst3/Contents/Resources/inner.clap", False),
+    found = plugin_formats.find_bundles([("a/X.vst3", True), ("a/X.vst3/Contents/Resources/inner.clap", False),
                                   ("b/Y.component", True), ("bin/tool", False)])
     assert [(b.format.key, b.path, b.stem) for b in found] == [("vst3", "a/X.vst3", "X"), ("au", "b/Y.component", "Y")]
 
@@ -80,7 +82,7 @@ def test_outermost_bundles_only():
     ("macos", "arm64", "G.clap", False, {"G.clap"}, "is a bundle folder, not a file"),
 ])
 def test_bundle_layouts(platform, arch, path, is_dir, files, problem):
-    found = plugins.check_layout(_bundle(path, is_dir), files, platform, arch)
+    found = plugin_formats.check_layout(_bundle(path, is_dir), files, platform, arch)
     if problem is None:
         assert found == []
     else:
@@ -88,8 +90,8 @@ def test_bundle_layouts(platform, arch, path, is_dir, files, problem):
 
 
 def test_standard_install_locations():
-    f = plugins.FORMATS
-    assert plugins.windows_path(f["vst3"].system["windows"]) == r"C:\Program Files\Common Files\VST3"
+    f = plugin_formats.FORMATS
+    assert plugin_formats.windows_path(f["vst3"].system["windows"]) == r"C:\Program Files\Common Files\VST3"
     assert f["au"].system == {"macos": "/Library/Audio/Plug-Ins/Components"}
     assert f["vst3"].user["linux"] == "~/.vst3" and f["clap"].user["linux"] == "~/.clap"
     assert f["aax"].system["macos"] == "/Library/Application Support/Avid/Audio/Plug-Ins"
@@ -99,7 +101,7 @@ def test_inno_files_for_program_files_and_each_format():
     entries = [Entry("bin", "dir", 0o755), Entry("bin/g.exe", "file", 0o755, 2),
                Entry('share/doc/we"ird.txt', "file", 0o644, 1), Entry("lib/vst3/G.vst3", "dir", 0o755),
                Entry("lib/vst3/G.vst3/Contents/x86_64-win/G.vst3", "file", 0o644, 1)]
-    bundles = plugins.find_bundles((e.name, e.kind == "dir") for e in entries)
+    bundles = plugin_formats.find_bundles((e.name, e.kind == "dir") for e in entries)
     components, files = installers.inno_files(entries, bundles)
     assert components[1] == 'Name: "vst3"; Description: "VST3 plug-in"; Types: full'
     assert files == [

@@ -1,4 +1,5 @@
-"""releng.manifest: DSSE envelopes of channel manifests, their checks, the expiry policy and the rollout bucket."""
+"""releng.server.manifest: DSSE envelopes of channel manifests, their checks, the expiry policy and the rollout
+bucket."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from releng import manifest, signing
+from releng import signing
 from releng.errors import BadInput
+from releng.server import manifest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOC = ROOT / "docs" / "update-client.md"
@@ -332,7 +334,7 @@ def test_published_vectors_match_code_and_an_independent_implementation():
 
 
 def test_bucket_is_sticky_across_processes():
-    code = ("import json, sys; from releng import manifest; "
+    code = ("import json, sys; from releng.server import manifest; "
             "print(json.dumps([manifest.bucket(c, v) for c, v in json.load(sys.stdin)]))")
     inputs = VECTOR_INPUTS + [(f"id-{i}", "9.9.9") for i in range(50)]
     runs = [subprocess.run([sys.executable, "-c", code], input=json.dumps(inputs), capture_output=True, text=True,

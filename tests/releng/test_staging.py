@@ -1,4 +1,4 @@
-"""releng.staging: contents-manifest globs, the checks, changelog excerpts, version sources."""
+"""releng.packaging.staging: contents-manifest globs, the checks, changelog excerpts, version sources."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import json
 import subprocess
 
 import pytest
-from releng import staging
 from releng.artifacts import Failed
 from releng.errors import BadInput
+from releng.packaging import staging
 
 
 @pytest.mark.parametrize(("glob", "path", "ok"), [

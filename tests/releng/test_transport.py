@@ -1,4 +1,4 @@
-"""releng.transport: the local and SFTP transports behave alike (against a real sshd), and paths are checked."""
+"""releng.server.transport: the local and SFTP transports behave alike (against a real sshd), and paths are checked."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from releng import transport, transport_pool
 from releng.errors import BadInput
-from releng.transport import LocalTransport, TransportError
+from releng.server import pool, transport
+from releng.server.transport import LocalTransport, TransportError
 from testkit import LoggingTransport
 
 
@@ -34,7 +34,7 @@ def server(request, tmp_path):
         root.mkdir()
         yield LocalTransport("local", root), root
         return
-    from releng.transport_sftp import SftpTransport
+    from releng.server.sftp import SftpTransport
 
     sshd = request.getfixturevalue("sshd")
     root = sshd.fresh_root("transport")
@@ -163,7 +163,7 @@ def test_latest_always_resolves_during_1000_switches(tmp_path):
 
 
 def test_sftp_switches_latest_while_a_poller_reads(sshd, tmp_path):
-    from releng.transport_sftp import SftpTransport
+    from releng.server.sftp import SftpTransport
 
     root = sshd.fresh_root("latest")
     t = SftpTransport("sftp", host=sshd.host, port=sshd.port, user=sshd.user, root=str(root),
@@ -222,13 +222,13 @@ def local_spec(tmp_path: Path) -> dict:
 def test_reusing_shares_one_ssh_connection_per_server_and_closes_them_at_its_end(sshd, tmp_path):
     spec, local = sftp_spec(sshd), local_spec(tmp_path)
     before = ssh_connections(sshd)
-    with transport_pool.reusing():
+    with pool.reusing():
         first = transport.open_server(spec)
         transport.write_atomic(first, "m.json", b"one")
         first.close()  # a step ends: the connection stays for the next step
         again = transport.open_server(spec, create=False)
         assert again is first and again.read_bytes("m.json") == b"one"
-        with transport_pool.reusing():  # a nested block joins the outer pool
+        with pool.reusing():  # a nested block joins the outer pool
             assert transport.open_server(spec) is first
         assert len(ssh_connections(sshd) - before) == 1
         here = transport.open_server(local)
@@ -260,7 +260,7 @@ def test_a_server_that_went_away_is_not_handed_out_again(tmp_path):
     local = local_spec(tmp_path)
     root = Path(local["root"])
     root.mkdir()
-    with transport_pool.reusing():
+    with pool.reusing():
         gone = transport.open_server(local, create=False)
         root.rmdir()
         for _ in range(2):
@@ -274,7 +274,7 @@ def test_a_server_that_went_away_is_not_handed_out_again(tmp_path):
 
 def test_another_thread_does_not_share_the_pool(tmp_path):
     local = local_spec(tmp_path)
-    with transport_pool.reusing():
+    with pool.reusing():
         mine = transport.open_server(local)
         theirs = []
         worker = threading.Thread(target=lambda: theirs.append(transport.open_server(local)))

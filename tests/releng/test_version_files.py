@@ -1,4 +1,4 @@
-"""releng.version_files: every format read, rewritten (only the version fields) and read back."""
+"""releng.versioning.version_files: every format read, rewritten (only the version fields) and read back."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
-from releng import semver, version_files
+from releng import semver
 from releng.errors import BadInput
-from releng.version_files import Found, Spec
+from releng.versioning import version_files
+from releng.versioning.version_files import Found, Spec
 
 V = semver.parse
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from releng import manifest, signing
+from releng import signing
 from releng._scripts.distribution import promote_release, publish_release
+from releng.server import manifest
 from testkit import make_release, write_key
 
 VERSIONS = ("1.1.0", "1.2.0", "1.3.0")

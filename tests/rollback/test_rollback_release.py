@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import manifest, notify, rollback, server_layout, signing
+from releng import signing
 from releng._scripts.distribution import promote_release
 from releng._scripts.rollback import rollback_release
 from releng.errors import BadInput
+from releng.rollback import notify, procedure
+from releng.server import layout, manifest
 from testkit import CF_TOKEN, CF_ZONE, GH_REPO, GH_TOKEN, FakeService, snapshot
 
 
@@ -444,20 +446,20 @@ def test_readers_never_fail_nor_see_the_quarantined_version_during_50_cycles(
 
 def test_the_api_halts_rolls_back_once_and_records_the_figures(update_root, server_config, local_spec, rollback_key,
                                                                payload_of, validate_document):
-    cfg = server_layout.load_config(server_config(local_spec(update_root)))
-    assert rollback.was_rolled_back(cfg, "1.3.0") is False
+    cfg = layout.load_config(server_config(local_spec(update_root)))
+    assert procedure.was_rolled_back(cfg, "1.3.0") is False
     number = payload_of(update_root, "stable")["manifest_number"]
-    assert rollback.halt(cfg, "1.3.0", rollback_key, dry_run=True) == ["dev", "beta", "stable"]
+    assert procedure.halt(cfg, "1.3.0", rollback_key, dry_run=True) == ["dev", "beta", "stable"]
     assert payload_of(update_root, "stable")["manifest_number"] == number
-    assert rollback.halt(cfg, "1.3.0", rollback_key, who="watch-health") == ["dev", "beta", "stable"]
+    assert procedure.halt(cfg, "1.3.0", rollback_key, who="watch-health") == ["dev", "beta", "stable"]
     halted = payload_of(update_root, "stable")
     assert (halted["manifest_number"], halted["rollout"]["halted"], halted["version"]) == (number + 1, True, "1.3.0")
     assert history(update_root)[-1]["action"] == "halt" and history(update_root)[-1]["who"] == "watch-health"
-    assert rollback.halt(cfg, "1.3.0", rollback_key) == []  # already halted: nothing re-signed
+    assert procedure.halt(cfg, "1.3.0", rollback_key) == []  # already halted: nothing re-signed
     assert payload_of(update_root, "stable")["manifest_number"] == number + 1
     figures = {"sessions": 812, "crashes": 31, "clients": 640, "crash_rate": 0.0382, "threshold": 0.01}
     steps: list[str] = []
-    body = rollback.rollback(cfg, "1.3.0", "crash rate 3.8% > 1%", rollback_key, trigger="watch-health",
+    body = procedure.rollback(cfg, "1.3.0", "crash rate 3.8% > 1%", rollback_key, trigger="watch-health",
                              figures=figures, say=steps.append)
     assert body["status"] == "complete" and body["trigger"] == "watch-health" and body["figures"] == figures
     validate_document({"schema": "releng/rollback", "schema_version": 1, **body})
@@ -465,21 +467,21 @@ def test_the_api_halts_rolls_back_once_and_records_the_figures(update_root, serv
     assert any(s.startswith("write channels/stable.json") for s in steps)
     [line] = log_lines(update_root)
     assert (line["trigger"], line["figures"]) == ("watch-health", figures)
-    assert rollback.was_rolled_back(cfg, "1.3.0") is True
-    assert rollback.was_rolled_back(cfg, "1.2.0") is False
+    assert procedure.was_rolled_back(cfg, "1.3.0") is True
+    assert procedure.was_rolled_back(cfg, "1.2.0") is False
     with pytest.raises(BadInput):
-        rollback.rollback(cfg, "1.3.0", "again", rollback_key, trigger="watch-health")
+        procedure.rollback(cfg, "1.3.0", "again", rollback_key, trigger="watch-health")
     with pytest.raises(BadInput):
-        rollback.rollback(cfg, "1.2.0", "r", rollback_key, trigger="cron")
+        procedure.rollback(cfg, "1.2.0", "r", rollback_key, trigger="cron")
     with pytest.raises(BadInput):
-        rollback.was_rolled_back(cfg, "1.2")
+        procedure.was_rolled_back(cfg, "1.2")
 
 
 def test_a_prerelease_is_never_the_fallback_of_stable(update_root, server_config, local_spec, rollback_key,
                                                       _built_update_root):
     shutil.copytree(update_root / "releases" / "1.2.0", update_root / "releases" / "1.2.1-rc.1")
-    cfg = server_layout.load_config(server_config(local_spec(update_root)))
-    body = rollback.rollback(cfg, "1.3.0", "r", rollback_key, dry_run=True)
+    cfg = layout.load_config(server_config(local_spec(update_root)))
+    body = procedure.rollback(cfg, "1.3.0", "r", rollback_key, dry_run=True)
     assert body["to"] == "1.2.0" and body["status"] == "dry-run"
     assert notify.hotfix_command("1.2.0") == "git checkout -b hotfix/1.2.1 v1.2.0"
     assert notify.hotfix_command("2.0.0-rc.1", "release-") == "git checkout -b hotfix/2.0.1 release-2.0.0-rc.1"

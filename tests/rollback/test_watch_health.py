@@ -19,9 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from releng import documents, health
+from releng import documents
 from releng._scripts.rollback import watch_health
 from releng.errors import BadInput
+from releng.rollback import health
 from testkit import snapshot, write_key
 
 RULE = health.Policy(Fraction(1, 100), min_sessions=500, min_clients=100)
@@ -501,7 +502,7 @@ def test_the_script_by_path_reads_the_feed_from_stdin(update_root, config, rollb
     assert rollback_log(update_root)[0]["figures"]["crash_rate"] == 0.011
 
 
-# --- one SSH connection per server and check (releng.transport_pool), and a mirror that drops mid-check ----------
+# --- one SSH connection per server and check (releng.server.pool), and a mirror that drops mid-check ----------
 
 
 class Relay:

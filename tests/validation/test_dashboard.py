@@ -1,4 +1,4 @@
-"""The HTML dashboard: rendered from `releng.metrics.measure()`, checked as text and in headless Chromium.
+"""The HTML dashboard: rendered from `releng.validation.metrics.measure()`, checked as text and in headless Chromium.
 
 The Chromium run keeps a screenshot at build/test-artifacts/dashboard.png and the page beside it (dashboard.html),
 both gitignored under /build/.
@@ -12,8 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from releng import dashboard, dashboard_svg, documents, metrics
-from releng.metrics_sources import Adoption, ChannelChange, Fix, Release, Rollback, ServerRecords
+from releng import documents
+from releng.validation import dashboard, dashboard_charts, metrics
+from releng.validation.metric_sources import Adoption, ChannelChange, Fix, Release, Rollback, ServerRecords
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -115,7 +116,7 @@ def test_no_releases_renders_placeholders_not_errors():
 
 @pytest.mark.parametrize(("value", "top"), [(0, 1), (0.3, 0.5), (7, 10), (23, 25), (28.1, 50), (101, 200)])
 def test_axis_tops_are_round(value, top):
-    assert dashboard_svg.nice_max(value) == top
+    assert dashboard_charts.nice_max(value) == top
 
 
 def test_the_dashboard_in_headless_chromium(tmp_path):

@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-from releng import metrics, metrics_sources
 from releng._scripts.validation import release_metrics
+from releng.validation import metric_sources, metrics
 from testkit import make_release, write_key
 
 T0 = 1_700_000_000  # 2023-11-14T22:13:20Z
@@ -324,19 +324,19 @@ def test_quarantine_names_resolve_to_versions_with_prereleases(tmp_path):
     (root / "quarantine" / "2.0.0-rc.1-20240101T000000Z").mkdir(parents=True)
     (root / "quarantine" / "1.0.0-20240101T000000Z").mkdir()
     (root / "quarantine" / "not-a-version").mkdir()
-    from releng.transport import LocalTransport
+    from releng.server.transport import LocalTransport
 
-    records = metrics_sources.read_server(LocalTransport("t", root))
+    records = metric_sources.read_server(LocalTransport("t", root))
     assert records.quarantined == {"2.0.0-rc.1", "1.0.0"} and records.history == () and records.latest is None
     assert records.channels == ("dev", "beta", "stable")
 
 
 def test_a_channel_only_the_history_knows_goes_before_stable(tmp_path):
-    from releng.transport import LocalTransport
+    from releng.server.transport import LocalTransport
 
     write_jsonl(tmp_path / "channels" / "history.jsonl", [history_record(T0, "nightly", "1.0.0", "publish", 1),
                                                           history_record(T0, "stable", "1.0.0", "publish", 1)])
-    records = metrics_sources.read_server(LocalTransport("t", tmp_path), ("beta", "stable"))
+    records = metric_sources.read_server(LocalTransport("t", tmp_path), ("beta", "stable"))
     assert records.channels == ("beta", "nightly", "stable")
 
 
@@ -423,10 +423,10 @@ def test_an_sftp_server_read_with_a_read_only_key(released, sshd, tmp_path, caps
 
 def test_only_a_rollback_since_the_previous_release_makes_a_patch_a_hotfix():
     """1.1.1 follows the rollback of 1.1.0; 1.1.2, weeks later, is an ordinary patch release."""
-    from releng.metrics_sources import Rollback, ServerRecords
+    from releng.validation.metric_sources import Rollback, ServerRecords
 
-    def rel(version: str, day: float, previous: str | None) -> metrics_sources.Release:
-        return metrics_sources.Release(f"v{version}", version, int(T0 + day * DAY), "ab" * 20, True, "", previous,
+    def rel(version: str, day: float, previous: str | None) -> metric_sources.Release:
+        return metric_sources.Release(f"v{version}", version, int(T0 + day * DAY), "ab" * 20, True, "", previous,
                                        1, int(T0 + (day - 1) * DAY), ())
 
     releases = [rel("1.1.0", 10, None), rel("1.1.1", 11, "1.1.0"), rel("1.1.2", 40, "1.1.1")]

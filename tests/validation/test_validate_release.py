@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from releng import gates, gates_artifacts, semver
 from releng import git as releng_git
+from releng import semver
 from releng._scripts.changelog import gen_changelog
 from releng._scripts.packaging import build_package
 from releng._scripts.validation import validate_release
 from releng._scripts.versioning import bump_version
+from releng.validation import artifact_gates, gates
 from testkit import write_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,9 +163,9 @@ def test_rebuild_is_byte_identical(repo, validate):
 
 def test_a_rebuild_that_differs_fails():
     original = {"artifacts": [{"path": "a.tar.gz", "sha256": "1" * 64}, {"path": "a.exe", "sha256": "2" * 64}]}
-    ok, notes = gates_artifacts.compare_rebuild(original, {"artifacts": [{"path": "a.tar.gz", "sha256": "3" * 64}]})
+    ok, notes = artifact_gates.compare_rebuild(original, {"artifacts": [{"path": "a.tar.gz", "sha256": "3" * 64}]})
     assert ok is False and "a.tar.gz differs when rebuilt" in notes[0] and "not rebuilt on this host: a.exe" in notes
-    assert gates_artifacts.compare_rebuild(original, {"artifacts": []})[0] is False
+    assert artifact_gates.compare_rebuild(original, {"artifacts": []})[0] is False
 
 
 def test_both_entry_forms(repo, built, validate_document):

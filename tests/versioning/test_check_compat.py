@@ -1,4 +1,4 @@
-"""check-compat and releng.compatibility: the shipped matrix, queries, rendering, bad input."""
+"""check-compat and releng.versioning.compatibility: the shipped matrix, queries, rendering, bad input."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from releng import compatibility
 from releng._scripts.versioning import check_compat
 from releng.errors import BadInput
+from releng.versioning import compatibility
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MATRIX = ROOT / "versioning" / "compatibility_matrix.json"

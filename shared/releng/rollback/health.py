@@ -197,7 +197,7 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
     manifest that fails verification is BadInput, as everywhere: never trust, never skip silently. A watcher never
     creates a server root (a missing local one is unreachable, as for the rollback).
     """
-    from releng import server_layout, transport
+    from releng.server import layout, transport
 
     found: dict[str, list[str]] = {}
     errors, reached = [], 0
@@ -208,10 +208,10 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
         try:
             t = transport.open_server(spec, create=False)
             for channel in cfg["channels"]:
-                payload = server_layout.read_channel(t, channel, trusted).payload
+                payload = layout.read_channel(t, channel, trusted).payload
                 if payload is None:
                     continue
-                st = t.stat(server_layout.release_dir(payload["version"]))
+                st = t.stat(layout.release_dir(payload["version"]))
                 if st is not None and st.is_dir and channel not in found.setdefault(payload["version"], []):
                     found[payload["version"]].append(channel)
             reached += 1

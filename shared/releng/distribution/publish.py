@@ -1,4 +1,4 @@
-"""What publish-release decides before and around the transactions of releng.server_layout: the release's files,
+"""What publish-release decides before and around the transactions of releng.server.layout: the release's files,
 the upload id, the next channel manifest, the CDN URLs to purge, and the dry-run plan of every remote change.
 
 Kept apart from the command so that `--dry-run` and the real run make their decisions with the same code: the plan
@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from releng import cli, documents, semver, server_layout, signing
+from releng import cli, documents, semver, signing
 from releng.errors import BadInput
-from releng.server_layout import CHANNELS, INCOMING, LOCKS, RELEASES, Channel, LocalFile
-from releng.transport import Transport, hash_local
+from releng.server import layout
+from releng.server.layout import CHANNELS, INCOMING, LOCKS, RELEASES, Channel, LocalFile
+from releng.server.transport import Transport, hash_local
 
 NOTES = "RELEASE_NOTES.md"
 
@@ -32,7 +33,7 @@ def local_files(doc: dict[str, Any], folder: Path, doc_path: Path, notes: Path |
 
     files = []
     for a in doc.get("artifacts") or []:
-        name = server_layout.check_name(a.get("path"), "artifact name")
+        name = layout.check_name(a.get("path"), "artifact name")
         path = (sources or {}).get(name, folder / name)
         files.append(LocalFile(name, path, int(a["size"]), str(a["sha256"])))
     if not files:
@@ -103,7 +104,7 @@ def merge_documents(inputs: Sequence[tuple[dict[str, Any], Path]], key: signing.
             raise BadInput(f"{doc.get('name')} {doc.get('version')} cannot be published with "
                            f"{first.get('name')} {first.get('version')}: one release per run", str(path))
         for a in doc.get("artifacts") or []:
-            name = server_layout.check_name(a.get("path"), "artifact name")
+            name = layout.check_name(a.get("path"), "artifact name")
             art = artifacts.Artifact(name, a["kind"], a["platform"], a["arch"], int(a["size"]), str(a["sha256"]))
             if merged.setdefault(name, art) != art:
                 raise BadInput(f"two artifacts documents list {name} with different bytes", str(path))
@@ -149,7 +150,7 @@ def next_manifest(current: Mapping[str, Channel], channel: str, doc: dict[str, A
                   cfg: Mapping[str, Any], key: signing.SigningKey, fallback_base: str) -> NextManifest | None:
     """The manifest every server should hold after publishing `doc` to `channel`; None when the channel already
     points at a newer version (promote-release moves channels, publish never moves one back)."""
-    from releng import manifest
+    from releng.server import manifest
 
     version = doc["version"]
     known = [c.payload for c in current.values() if c.payload is not None]
@@ -170,14 +171,14 @@ def next_manifest(current: Mapping[str, Channel], channel: str, doc: dict[str, A
     payload = manifest.build_manifest(
         channel=channel, version=version, manifest_number=number, issued_at=now,
         expires_at=now + timedelta(days=man["expires_days"]), notes=notes,
-        artifacts=server_layout.manifest_artifacts(doc, version, base_url, man["prefer_kinds"]))
+        artifacts=layout.manifest_artifacts(doc, version, base_url, man["prefer_kinds"]))
     return NextManifest(manifest.sign_envelope(payload, key, now=now), number, True)
 
 
 def purge_urls(cfg: Mapping[str, Any], fallback_base: str, channel: str, names: Sequence[str]) -> list[str]:
     """The mutable URLs a publish changes (item 36): the channel manifest, and for stable releases/latest/ and every
     file under it (`names`: the release folder's files). Never a versioned URL."""
-    from releng import cdn
+    from releng.server import cdn
 
     base = cdn.base_url(cfg, fallback_base)
     urls = [f"{base}/{CHANNELS}/{channel}.json"]
@@ -188,11 +189,11 @@ def purge_urls(cfg: Mapping[str, Any], fallback_base: str, channel: str, names: 
 
 def plan_release(t: Transport, version: str, files: Sequence[LocalFile], upload_id: str, verify: bool) -> list[str]:
     """Every change publishing the release folder would make on one server, read from its current state."""
-    folder = server_layout.release_dir(version)
+    folder = layout.release_dir(version)
     if t.lstat(folder) is not None:
         try:
-            server_layout.compare_release(t, version, files, verify)
-        except server_layout.Conflict as e:
+            layout.compare_release(t, version, files, verify)
+        except layout.Conflict as e:
             return [f"refuse: {e.what} (nothing changed)"]
         return [f"nothing: {folder}/ already holds these bytes"]
     incoming = f"{INCOMING}/{version}.{upload_id}"
@@ -217,7 +218,7 @@ def plan_channel(t: Transport, channel: str, version: str, nxt: NextManifest, cu
                 f"write {CHANNELS}/.{channel}.json.<tmp> ({len(nxt.envelope)} bytes: {version}, manifest_number "
                 f"{nxt.number}{'' if nxt.fresh else ', copied from another mirror'}) and rename it over "
                 f"{CHANNELS}/{channel}.json",
-                f"append a line to {server_layout.HISTORY} (temp file renamed over it)"]
+                f"append a line to {layout.HISTORY} (temp file renamed over it)"]
     if channel == "stable":
         changes.append(f"symlink {RELEASES}/.latest.<tmp> -> {version} and rename it over {RELEASES}/latest")
     return changes + [f"rmdir {CHANNELS}/.lock (unlock)"]

@@ -27,8 +27,8 @@ from typing import Any
 
 from releng.artifacts import Failed
 from releng.errors import BadInput, ExternalError
-from releng.plugins import Bundle, inside
-from releng.staging import matches
+from releng.packaging.plugin_formats import Bundle, inside
+from releng.packaging.staging import matches
 
 STAGES = ("staged", "artifacts")
 _ENV = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")

@@ -29,7 +29,7 @@ from typing import Any
 
 from releng import http
 from releng.errors import BadInput, ExternalError
-from releng.transport import hash_local
+from releng.server.transport import hash_local
 
 DEFAULT_API = "https://api.github.com"
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")

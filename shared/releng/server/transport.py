@@ -4,7 +4,7 @@ Both transports offer the same small set of operations on paths relative to the 
 server"): stat, mkdir (atomic, so it doubles as a mutex), list, resumable upload, read and hash, atomic replace of a
 small file (temp + POSIX rename), a directory rename that never replaces, and a symlink switch by renaming a new link
 over the old one. Every relative path is checked (no `..`, no absolute path, no NUL) before it touches a server.
-SFTP specifics (strict host keys, throughput tuning) live in releng.transport_sftp; releng.transport_pool lets one
+SFTP specifics (strict host keys, throughput tuning) live in releng.server.sftp; releng.server.pool lets one
 job that opens the same server several times (a watch-health check) keep one connection per server.
 """
 
@@ -159,11 +159,11 @@ def open_server(spec: Mapping[str, Any], *, create: bool = True) -> Transport:
     """Connect to one configured server (a checked `servers[]` entry of update_server_config.json).
 
     A local root is created unless `create` is false (a dry run changes nothing: TransportError when it is missing).
-    Inside releng.transport_pool.reusing(), the connection already open to the same server is handed back instead.
+    Inside releng.server.pool.reusing(), the connection already open to the same server is handed back instead.
     """
-    from releng import transport_pool  # it builds on this module, so it is imported on use
+    from releng.server import pool  # it builds on this module, so it is imported on use
 
-    return transport_pool.opened(spec, lambda: _connect(spec, create))
+    return pool.opened(spec, lambda: _connect(spec, create))
 
 
 def _connect(spec: Mapping[str, Any], create: bool) -> Transport:
@@ -172,7 +172,7 @@ def _connect(spec: Mapping[str, Any], create: bool) -> Transport:
         if create:
             root.mkdir(parents=True, exist_ok=True)
         return LocalTransport(spec["name"], root, spec.get("base_url"))
-    from releng.transport_sftp import SftpTransport
+    from releng.server.sftp import SftpTransport
 
     return SftpTransport(spec["name"], host=spec["host"], port=int(spec.get("port", 22)), user=spec["user"],
                          root=spec["root"], known_hosts=spec["known_hosts"], key_file=spec.get("key_file"),

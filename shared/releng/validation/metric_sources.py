@@ -1,6 +1,7 @@
 """What release-metrics reads: release tags from git, the update server's records, an adoption snapshot.
 
-Readers only: nothing here writes. Each returns plain frozen records that `releng.metrics` turns into KPIs, so
+Readers only: nothing here writes. Each returns plain frozen records that `releng.validation.metrics` turns into KPIs,
+so
 the computation is tested without a repository or a server. The server's logs are read tolerantly (unknown fields
 and actions are ignored: other tools add to them), but a line that is not a JSON object, or a record without the
 few fields a KPI needs, is refused with BadInput naming the file and line: a wrong number is worse than none.
@@ -17,8 +18,8 @@ from typing import Any
 
 from releng import commits, git, semver
 from releng.errors import BadInput
-from releng.server_layout import HISTORY
-from releng.transport import Transport
+from releng.server.layout import HISTORY
+from releng.server.transport import Transport
 
 ROLLBACK_LOG = "rollback_log.jsonl"  # at the server root (DESIGN.md), one line per rollback (rollback-release)
 _HOTFIX_REF = re.compile(r"(?:^|/)hotfix/")

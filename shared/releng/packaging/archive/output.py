@@ -1,4 +1,5 @@
-"""The plumbing under releng.archive: atomic hashed output, parallel deflate in independent blocks, progress.
+"""The plumbing under releng.packaging.archive.formats: atomic hashed output, parallel deflate in independent
+blocks, progress.
 
 Speed without giving up reproducibility (the issue's bar: 0.55x the time of `tar | gzip -n -6 && sha256sum`):
 - Single pass: output bytes are hashed (sha256) as they are written; nothing is read back.

@@ -20,10 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 
-from releng.transport import CHUNK, HostKeyError, Stat, TransportError, Upload, check_rel, hash_stream, read_prefix
+from releng.server.transport import (
+    CHUNK,
+    HostKeyError,
+    Stat,
+    TransportError,
+    Upload,
+    check_rel,
+    hash_stream,
+    read_prefix,
+)
 
 if TYPE_CHECKING:
-    from releng.transport import ProgressHook
+    from releng.server.transport import ProgressHook
 
 WINDOW = 64 << 20
 PACKET = 256 << 10

@@ -2,8 +2,8 @@
 
 `releng.commits` answers "what does this commit mean" and is lenient; this module is strict and says exactly what
 is wrong, for lint-commit (every commit, through a hook) and for any script that vets a range of history. It
-takes a message already cleaned the way git commits it (`releng.gitmsg.cleanup`) and the settings of
-`releng.changelog_config`. It is written with plain string methods, without `re` or `dataclasses`: their imports
+takes a message already cleaned the way git commits it (`releng.changelog.commit_message.cleanup`) and the settings of
+`releng.changelog.settings`. It is written with plain string methods, without `re` or `dataclasses`: their imports
 alone would cost more than the whole check, and the hook must start in about the time of `python -c pass`.
 Anything `check` accepts, `releng.commits.parse` parses to the same type, scope, `!` and description (tested).
 """

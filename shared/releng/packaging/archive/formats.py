@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from releng import archive_io
 from releng.errors import BadInput
+from releng.packaging.archive import output
 
 FORMATS = ("tar.gz", "tar.zst", "zip")
 DEFAULT_LEVELS = {"tar.gz": 6, "tar.zst": 10, "zip": 6}
@@ -129,7 +129,7 @@ def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda e: [p.encode("utf-8") for p in e.name.split("/")])
 
 
-def read_chunks(entry: Entry, chunk: int = archive_io.BLOCK) -> Iterator[bytes]:
+def read_chunks(entry: Entry, chunk: int = output.BLOCK) -> Iterator[bytes]:
     """A file entry's bytes; BadInput if the file changed size while it was being archived."""
     if entry.data is not None:
         yield entry.data
@@ -156,7 +156,7 @@ def total_size(entries: Iterable[Entry]) -> int:
 
 
 def write_tar(entries: Iterable[Entry], out: Any, mtime: int,
-              progress: archive_io.Progress | None = None) -> None:
+              progress: output.Progress | None = None) -> None:
     """A POSIX.1-2001 (pax) tar stream of `entries` to `out.write`, normalised for reproducibility."""
     written = 0
     for e in entries:
@@ -186,46 +186,46 @@ def write_tar(entries: Iterable[Entry], out: Any, mtime: int,
     out.write(bytes(2 * tarfile.BLOCKSIZE + (-written % tarfile.RECORDSIZE)))
 
 
-def _tar_gz(entries: list[Entry], out: archive_io.HashingFile, mtime: int, level: int, jobs: int,
-            progress: archive_io.Progress | None) -> None:
-    out.write(archive_io.gzip_header(level))
-    with archive_io.OrderedPool(jobs) as pool:
-        stream = archive_io.DeflateStream(pool, level, out.write)
+def _tar_gz(entries: list[Entry], out: output.HashingFile, mtime: int, level: int, jobs: int,
+            progress: output.Progress | None) -> None:
+    out.write(output.gzip_header(level))
+    with output.OrderedPool(jobs) as pool:
+        stream = output.DeflateStream(pool, level, out.write)
         write_tar(entries, stream, mtime, progress)
         stream.finish()
         pool.drain()
-    out.write(archive_io.gzip_trailer(stream.crc, stream.size))
+    out.write(output.gzip_trailer(stream.crc, stream.size))
 
 
-def _tar_zst(entries: list[Entry], out: archive_io.HashingFile, mtime: int, level: int, jobs: int,
-             progress: archive_io.Progress | None) -> None:
+def _tar_zst(entries: list[Entry], out: output.HashingFile, mtime: int, level: int, jobs: int,
+             progress: output.Progress | None) -> None:
     import zstandard
 
     # threads >= 1 always: zstd's multi-threaded mode gives the same bytes for any number of workers, while its
     # single-threaded mode (threads=0) would give other bytes.
     cctx = zstandard.ZstdCompressor(level=level, threads=max(1, jobs), write_checksum=True)
-    writer = cctx.stream_writer(cast(IO[bytes], out), closefd=False, write_size=archive_io.BLOCK)
+    writer = cctx.stream_writer(cast(IO[bytes], out), closefd=False, write_size=output.BLOCK)
     write_tar(entries, writer, mtime, progress)
     writer.close()  # type: ignore[no-untyped-call]
 
 
-Writer = Callable[[list[Entry], archive_io.HashingFile, int, int, int, "archive_io.Progress | None"], None]
+Writer = Callable[[list[Entry], output.HashingFile, int, int, int, "output.Progress | None"], None]
 
 
 def _writer(fmt: str) -> Writer:
     if fmt == "zip":
-        from releng import archive_zip
+        from releng.packaging.archive import zip
 
-        return archive_zip.write_zip
+        return zip.write_zip
     return {"tar.gz": _tar_gz, "tar.zst": _tar_zst}[fmt]
 
 
 def write(fmt: str, entries: list[Entry], target: Path, *, mtime: int, jobs: int | None = None,
-          level: int | None = None, progress: archive_io.Progress | None = None) -> tuple[int, str]:
+          level: int | None = None, progress: output.Progress | None = None) -> tuple[int, str]:
     """Write an archive atomically (temp file, then rename); return its size and sha256, hashed while written."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown archive format {fmt!r} (one of {', '.join(FORMATS)})")
     jobs = jobs or os.cpu_count() or 1
-    with archive_io.atomic_output(target) as out:
+    with output.atomic_output(target) as out:
         _writer(fmt)(entries, out, mtime, DEFAULT_LEVELS[fmt] if level is None else level, jobs, progress)
     return out.size, out.hexdigest()

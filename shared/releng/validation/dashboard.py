@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from releng import metrics
-from releng.dashboard_svg import (
+from releng.validation import metrics
+from releng.validation.dashboard_charts import (
     STATE_STYLE,
     Cell,
     Series,

@@ -4,7 +4,8 @@ Per server, under `channels/.lock`: (1) each channel manifest offering VERSION i
 the previous good release, number + 1, `rollback_of: VERSION`, and channels/history.jsonl gets the change;
 (2) `releases/latest`, if it points at VERSION, is switched (a new symlink renamed over it); (3) only then is
 `releases/VERSION` renamed to `quarantine/VERSION-<utc stamp>/`. Once: CDN purge, GitHub mark, message
-(releng.notify). Last, one line per rollback in each server's `rollback_log.jsonl`. A failed step leaves the line
+(releng.rollback.notify). Last, one line per rollback in each server's `rollback_log.jsonl`. A failed step leaves
+the line
 "partial"; a rerun finds it by version, does only what is missing (a lagging server gets the same manifest bytes)
 and rewrites that line (same id). rollback_release.py's docstring is the user's view; docs/update-server.md the layout.
 """
@@ -21,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from releng import cdn, github, manifest, notify, semver, server_layout, signing
+from releng import semver, signing
 from releng.errors import BadInput, ExternalError, RelengError
-from releng.server_layout import CHANNELS, QUARANTINE, RELEASES, ROLLBACK_LOG, Channel
+from releng.rollback import notify
+from releng.server import cdn, github, layout, manifest
+from releng.server.layout import CHANNELS, QUARANTINE, RELEASES, ROLLBACK_LOG, Channel
+from releng.server.transport import Transport, lock, mkdirs, network_error, open_server
 from releng.signing import SigningKey
-from releng.transport import Transport, lock, mkdirs, network_error, open_server
 
 CHECKLIST = "rollback/rollback_checklist.md"
 TRIGGERS = ("manual", "watch-health")
@@ -60,7 +63,7 @@ def _failing(s: Server, what: str = "") -> Iterator[None]:
 @contextmanager
 def connected(cfg: Mapping[str, Any]) -> Iterator[list[Server]]:
     """Every enabled server, connected when it can be (an unreachable one keeps its error); closed on exit (inside
-    releng.transport_pool.reusing(), an open connection is reused and stays open for the next step)."""
+    releng.server.pool.reusing(), an open connection is reused and stays open for the next step)."""
     specs = [spec for spec in cfg["servers"] if spec.get("enabled", True)]
     servers = [Server(spec["name"], None) for spec in specs]
     for s, spec in zip(servers, specs, strict=True):
@@ -85,10 +88,10 @@ def _up(servers: Sequence[Server]) -> list[tuple[Server, Transport]]:
 
 def was_rolled_back(cfg: Mapping[str, Any], version: str) -> bool:
     """Whether VERSION has a rollback_log.jsonl line or a quarantine folder on any reachable server."""
-    server_layout.check_version(version)
+    layout.check_version(version)
     with connected(cfg) as servers:
-        return any(any(e.get("from") == version for e in server_layout.read_jsonl(t, ROLLBACK_LOG))
-                   or server_layout.quarantined(t, version) for _, t in _up(servers))
+        return any(any(e.get("from") == version for e in layout.read_jsonl(t, ROLLBACK_LOG))
+                   or layout.quarantined(t, version) for _, t in _up(servers))
 
 
 @contextmanager
@@ -118,13 +121,13 @@ def _offer(cfg: Mapping[str, Any], t0: Transport, channel: str, version: str, nu
            rollout: Mapping[str, Any] | None = None, rollback_of: str | None = None) -> dict[str, Any]:
     """A fresh manifest payload offering the release in releases/<version>/ (as promote-release builds one)."""
     base = cfg["manifest"].get("base_url") or t0.url("").rstrip("/")
-    arts = server_layout.manifest_artifacts(server_layout.release_document(t0, version), version, base,
+    arts = layout.manifest_artifacts(layout.release_document(t0, version), version, base,
                                             cfg["manifest"]["prefer_kinds"])
     rollout, now = rollout or {"percent": 100, "halted": False}, datetime.now(UTC).replace(microsecond=0)
     return manifest.build_manifest(
         channel=channel, version=version, manifest_number=number, issued_at=now,
         expires_at=now + timedelta(days=cfg["manifest"]["expires_days"]), artifacts=arts,
-        notes=server_layout.release_notes(t0, version), rollout_percent=rollout["percent"],
+        notes=layout.release_notes(t0, version), rollout_percent=rollout["percent"],
         halted=bool(rollout["halted"]), rollback_of=rollback_of)
 
 
@@ -140,26 +143,26 @@ def _record(action: str, payload: Mapping[str, Any], envelope: bytes, who: str, 
 def _write_channels(s: Server, t: Transport, targets: Mapping[str, tuple[str, dict[str, Any], bytes]],
                     trusted: Mapping[str, bytes], who: str, dry: bool, say: Say, reason: str | None = None) -> None:
     for channel, (action, payload, envelope) in targets.items():
-        if server_layout.read_channel(t, channel, trusted).envelope == envelope:
+        if layout.read_channel(t, channel, trusted).envelope == envelope:
             continue
         of = f", rollback_of {payload['rollback_of']}" if payload.get("rollback_of") else ""
         change = f"{CHANNELS}/{channel}.json: offer {payload['version']} (number {payload['manifest_number']}{of})"
         s.changes.append(change)
         say(f"{'would write' if dry else 'write'} {change} on {s.name}")
         if not dry:
-            server_layout.write_channel(t, channel, envelope, _record(action, payload, envelope, who, reason))
+            layout.write_channel(t, channel, envelope, _record(action, payload, envelope, who, reason))
 
 
 def halt(cfg: dict[str, Any], version: str, key: SigningKey, *, dry_run: bool = False,
          who: str | None = None) -> list[str]:
     """Halt the rollout of VERSION on every channel that offers it (signed, number + 1, history "halt")."""
-    server_layout.check_version(version)
+    layout.check_version(version)
     trusted = signing.trusted_keys(key, cfg["manifest"])
     with connected(cfg) as servers, _locked(_up(servers), take=not dry_run) as held:
         targets: dict[str, tuple[str, dict[str, Any], bytes]] = {}
         halted = []
         for channel in cfg["channels"]:
-            best = _best([server_layout.read_channel(t, channel, trusted) for _, t in held])
+            best = _best([layout.read_channel(t, channel, trusted) for _, t in held])
             if best is None or best.payload is None or best.payload["version"] != version:
                 continue
             assert best.envelope is not None
@@ -181,17 +184,17 @@ def revert(cfg: dict[str, Any], channel: str, number: int, key: SigningKey, reas
     """Offer again what channels/history.jsonl entry NUMBER of CHANNEL offered (UPDATE_SECURITY 34): its version and
     rollout, rebuilt from releases/<version>/, re-signed with the next number (`rollback_of` the current version
     when going back). The latest symlink follows on the last channel at 100%. A summary dict; BadInput if refused."""
-    server_layout.check_channel(channel)
+    layout.check_channel(channel)
     trusted, say = signing.trusted_keys(key, cfg["manifest"]), say or (lambda _m: None)
     with connected(cfg) as servers, _locked(_up(servers), take=not dry_run) as held:
-        entry = next((h for _, t in held for h in server_layout.read_jsonl(t, server_layout.HISTORY)
+        entry = next((h for _, t in held for h in layout.read_jsonl(t, layout.HISTORY)
                       if h.get("channel") == channel and h.get("manifest_number") == number), None)
         if entry is None:
-            raise BadInput(f"{server_layout.HISTORY} has no entry {number} for {channel}")
-        version = server_layout.check_version(entry.get("version"))
-        if any(not (st := t.stat(server_layout.release_dir(version))) or not st.is_dir for _, t in held):
+            raise BadInput(f"{layout.HISTORY} has no entry {number} for {channel}")
+        version = layout.check_version(entry.get("version"))
+        if any(not (st := t.stat(layout.release_dir(version))) or not st.is_dir for _, t in held):
             raise BadInput(f"{version} is not in {RELEASES}/ on every server (rolled back? publish a fix instead)")
-        best = _best([server_layout.read_channel(t, channel, trusted) for _, t in held])
+        best = _best([layout.read_channel(t, channel, trusted) for _, t in held])
         current = best.payload if best and best.payload else None
         rollout = entry["rollout"] if isinstance(entry.get("rollout"), dict) else None
         older = current is not None and semver.parse(version) < semver.parse(current["version"])
@@ -205,7 +208,7 @@ def revert(cfg: dict[str, Any], channel: str, number: int, key: SigningKey, reas
             if full and t.readlink(f"{RELEASES}/latest") != version:
                 s.changes.append(f"{RELEASES}/latest -> {version}")
                 if not dry_run:
-                    server_layout.point_latest(t, version)
+                    layout.point_latest(t, version)
         return {"channel": channel, "reverted_to": number, "version": version, "dry_run": dry_run,
                 "manifest_number": payload["manifest_number"], "rollback_of": payload.get("rollback_of"),
                 "servers": [{"name": s.name, "error": s.error, "changes": s.changes} for s in servers]}
@@ -224,12 +227,12 @@ class Plan:
 def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version: str, channel: str | None,
           trusted: Mapping[str, bytes], started: datetime) -> Plan:
     """What this run has to do; BadInput (before any change) when the rollback is refused."""
-    logs = [e for _, t in held for e in server_layout.read_jsonl(t, ROLLBACK_LOG)]
+    logs = [e for _, t in held for e in layout.read_jsonl(t, ROLLBACK_LOG)]
     pending = max((e for e in logs if e.get("from") == version and e.get("status") == "partial"),
                   key=lambda e: str(e.get("at")), default=None)
     scope = [channel] if channel else list(cfg["channels"])
     stable = cfg["channels"][-1]
-    current = {c: [server_layout.read_channel(t, c, trusted) for _, t in held] for c in scope}
+    current = {c: [layout.read_channel(t, c, trusted) for _, t in held] for c in scope}
     offered, synced = [], {}
     for c, cur in current.items():
         best = _best(cur)
@@ -245,17 +248,17 @@ def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version:
     full = channel is None or channel == stable
     move_latest = full and any(t.readlink(f"{RELEASES}/latest") == version for _, t in held) or bool(
         pending and pending.get("latest"))  # a rerun purges what the first run moved
-    present = [t for _, t in held if (st := t.lstat(server_layout.release_dir(version))) and st.is_dir]
+    present = [t for _, t in held if (st := t.lstat(layout.release_dir(version))) and st.is_dir]
     if channel is None:
         quarantine = bool(present)
     else:  # one channel: quarantine only when no channel (nor latest) offers VERSION any more
         others = [c for c in cfg["channels"] if c != channel]
-        still = any((b := _best([server_layout.read_channel(t, c, trusted) for _, t in held])) is not None
+        still = any((b := _best([layout.read_channel(t, c, trusted) for _, t in held])) is not None
                     and b.payload is not None and b.payload["version"] == version for c in others)
         latest_left = not full and any(t.readlink(f"{RELEASES}/latest") == version for _, t in held)
         quarantine = bool(present) and not still and not latest_left
     if not (offered or synced or move_latest or quarantine or pending):
-        if any(server_layout.quarantined(t, version) for _, t in held):
+        if any(layout.quarantined(t, version) for _, t in held):
             raise BadInput(f"{version} is already rolled back (in {QUARANTINE}/, and no channel offers it)")
         raise BadInput(f"{version} is not published on any reachable server (nothing to roll back)")
     to = str(pending["to"]) if pending else next((str(b.payload["version"]) for b in synced.values() if b.payload),
@@ -275,7 +278,7 @@ def previous_good(held: Sequence[tuple[Server, Transport]], version: str, logs: 
                   no_prerelease: bool) -> str:
     """The newest release on every server lower than VERSION and never rolled back; BadInput when there is none."""
     bad, top = {str(e.get("from")) for e in logs}, semver.parse(version)
-    everywhere = set.intersection(*(set(server_layout.released_versions(t)) for _, t in held))
+    everywhere = set.intersection(*(set(layout.released_versions(t)) for _, t in held))
     fit = [v for v in map(semver.parse, everywhere - bad) if v < top and not (no_prerelease and v.is_prerelease)]
     if not fit:
         raise BadInput(f"nothing to fall back to: no release older than {version} that was not rolled back is on "
@@ -287,8 +290,8 @@ def rollback(cfg: dict[str, Any], version: str, reason: str, key: SigningKey, *,
              dry_run: bool = False, trigger: str = "manual", figures: Mapping[str, Any] | None = None,
              who: str | None = None, say: Say | None = None) -> dict[str, Any]:
     """Roll VERSION back on every configured server; the body of the `releng/rollback` document (module doc)."""
-    server_layout.check_version(version)
-    if channel is not None and server_layout.check_channel(channel) not in cfg["channels"]:
+    layout.check_version(version)
+    if channel is not None and layout.check_channel(channel) not in cfg["channels"]:
         raise BadInput(f"--channel must be one of {', '.join(cfg['channels'])}, found {channel!r}")
     if not reason.strip() or trigger not in TRIGGERS:
         raise BadInput(f"a rollback needs a --reason and a trigger in {', '.join(TRIGGERS)}")
@@ -323,8 +326,8 @@ def _server_steps(s: Server, t: Transport, plan: Plan, targets: Mapping[str, tup
         s.changes.append(f"{RELEASES}/latest -> {plan.to}")
         say(f"{'would point' if dry else 'point'} {RELEASES}/latest at {plan.to} on {s.name}")
         if not dry:
-            server_layout.point_latest(t, plan.to)
-    folder = server_layout.release_dir(version)
+            layout.point_latest(t, plan.to)
+    folder = layout.release_dir(version)
     st = t.lstat(folder)
     if plan.quarantine and st is not None and st.is_dir:  # 3. only then does the folder move
         dest, n = f"{QUARANTINE}/{version}-{started:%Y%m%dT%H%M%SZ}", 1
@@ -342,13 +345,13 @@ def _server_steps(s: Server, t: Transport, plan: Plan, targets: Mapping[str, tup
 def _global_steps(cfg: Mapping[str, Any], servers: Sequence[Server], plan: Plan, version: str, reason: str, who: str,
                   purger: cdn.Purger | None, gh: github.GitHub | None, notifier: notify.Notifier | None, dry: bool,
                   say: Say) -> dict[str, dict[str, Any]]:
-    """CDN purge (mutable URLs only, after every swap), GitHub mark and message: releng.notify.announce."""
+    """CDN purge (mutable URLs only, after every swap), GitHub mark and message: releng.rollback.notify.announce."""
     up = [t for s in servers if (t := s.t) is not None and s.error is None]
     base = cdn.base_url(cfg, up[0].url("").rstrip("/")) if up else ""
     urls = [f"{base}/{CHANNELS}/{c}.json" for c in plan.targets]
     if plan.move_latest and up:
         urls += [f"{base}/{RELEASES}/latest/"] + [f"{base}/{RELEASES}/latest/{n}"
-                                                  for n in up[0].listdir(server_layout.release_dir(plan.to))]
+                                                  for n in up[0].listdir(layout.release_dir(plan.to))]
     prefix = (cfg.get("github") or {}).get("tag_prefix", "v")
     news = notify.News(version=version, to=plan.to, reason=reason, who=who, tag=f"{prefix}{version}",
                        channels=sorted(plan.targets), hotfix=notify.hotfix_command(plan.to, prefix),
@@ -395,4 +398,4 @@ def _write_log(servers: Sequence[Server], body: Mapping[str, Any], plan: Plan) -
     for s in servers:
         if s.t is not None and not s.error:
             with _failing(s, f"cannot write {ROLLBACK_LOG}: "), lock(s.t, f"{CHANNELS}/.lock"):
-                server_layout.upsert_jsonl(s.t, ROLLBACK_LOG, "id", line)
+                layout.upsert_jsonl(s.t, ROLLBACK_LOG, "id", line)

@@ -20,11 +20,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from releng import archive, archive_io, artifacts, documents, semver, signing
+from releng import artifacts, documents, semver, signing
 from releng.errors import BadInput
+from releng.packaging.archive import formats, output
 
 if TYPE_CHECKING:
-    from releng.gates import Context, Outcome
+    from releng.validation.gates import Context, Outcome
 
 ARCHIVES = ("tar.gz", "tar.zst", "zip")
 GENERATED = ("INSTALL.txt",)  # written into each archive's root by build-package, not staged
@@ -126,7 +127,7 @@ def integrity(ctx: Context) -> Outcome:
         problems.append(f"{extra} is in {artifacts.SUMS} but not in {artifacts.DOCUMENT}")
     for path, a in sorted(entries.items()):
         try:
-            size, digest = archive_io.sha256_file(dist / path)
+            size, digest = output.sha256_file(dist / path)
         except FileNotFoundError:
             problems.append(f"{path} is missing")
             continue
@@ -182,7 +183,8 @@ def _root(ctx: Context, a: Mapping[str, Any]) -> str:
 
 def contents(ctx: Context) -> Outcome:
     """Each archive's files (under its root folder) against the contents manifest for its platform."""
-    from releng import config, staging
+    from releng import config
+    from releng.packaging import staging
 
     if ctx.contents is None:
         return False, ["no contents manifest"]
@@ -218,7 +220,7 @@ def _extract(path: Path, kind: str, into: Path) -> None:
     if kind == "zip":
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
-                archive.check_name(info.filename.rstrip("/"), path.name)
+                formats.check_name(info.filename.rstrip("/"), path.name)
                 target = z.extract(info, into)
                 mode = (info.external_attr >> 16) & 0o777
                 if mode and not info.is_dir():
@@ -235,9 +237,9 @@ def _extract(path: Path, kind: str, into: Path) -> None:
 
 def smoke_run(ctx: Context) -> Outcome:
     """The archive for this host unpacked into an empty folder; its program's --version must print the version."""
-    from releng import plugins
+    from releng.packaging import plugin_formats
 
-    host = (plugins.host_platform(), plugins.host_arch())
+    host = (plugin_formats.host_platform(), plugin_formats.host_arch())
     mine = {a["kind"]: a for a in ctx.artifacts_doc["artifacts"] if (a["platform"], a["arch"]) == host}
     a = next((mine[k] for k in ARCHIVES if k in mine), None)
     if a is None:

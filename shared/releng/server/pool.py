@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from releng.transport import ProgressHook, Stat, Transport, Upload
+from releng.server.transport import ProgressHook, Stat, Transport, Upload
 
 # The pool of the active reusing() block, keyed by the server's spec. A ContextVar: another thread never sees it.
 _POOL: ContextVar[dict[str, _Shared] | None] = ContextVar("releng_transport_pool", default=None)

@@ -1,7 +1,8 @@
 """Reproducible zip files, deflated on every core and hashed while written (PKWARE APPNOTE 6.3.10).
 
 Not `zipfile`: it compresses one file at a time on one core and seeks back to patch each header. Here each file's
-deflate stream is cut into independent blocks compressed on the thread pool (releng.archive_io), and each entry's
+deflate stream is cut into independent blocks compressed on the thread pool
+(releng.packaging.archive.output), and each entry's
 CRC and sizes follow its data in a data descriptor (general purpose flag bit 3), so the file is written front to
 back exactly once. Fixed fields make the bytes reproducible: the DOS time of SOURCE_DATE_EPOCH in UTC (clamped to
 1980..2107), "made by" Unix 2.0 with the normalised mode as external attributes, no extra fields except Zip64 ones
@@ -17,8 +18,8 @@ import time
 from dataclasses import dataclass
 from functools import partial
 
-from releng import archive_io
-from releng.archive import Entry, read_chunks
+from releng.packaging.archive import output
+from releng.packaging.archive.formats import Entry, read_chunks
 
 _LOCAL, _DESCRIPTOR, _CENTRAL = 0x04034B50, 0x08074B50, 0x02014B50
 _END64, _LOCATOR64, _END = 0x06064B50, 0x07064B50, 0x06054B50
@@ -48,11 +49,11 @@ def dos_datetime(epoch: int) -> tuple[int, int]:
     return dos_time, ((t.tm_year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
 
 
-def write_zip(entries: list[Entry], out: archive_io.HashingFile, mtime: int, level: int, jobs: int,
-              progress: archive_io.Progress | None = None) -> None:
+def write_zip(entries: list[Entry], out: output.HashingFile, mtime: int, level: int, jobs: int,
+              progress: output.Progress | None = None) -> None:
     dos_time, dos_date = dos_datetime(mtime)
     records: list[_Record] = []
-    with archive_io.OrderedPool(jobs) as pool:
+    with output.OrderedPool(jobs) as pool:
         for e in entries:
             name = (e.name + "/" if e.kind == "dir" else e.name).encode("utf-8")
             flags = 0 if name.isascii() else _UTF8
@@ -65,7 +66,7 @@ def write_zip(entries: list[Entry], out: archive_io.HashingFile, mtime: int, lev
             records.append(rec)
             pool.then(partial(_local_header, out, rec, dos_time, dos_date))
             if e.kind == "file":
-                stream = archive_io.DeflateStream(pool, level, out.write)
+                stream = output.DeflateStream(pool, level, out.write)
                 for chunk in read_chunks(e):
                     stream.write(chunk)
                     if progress is not None:
@@ -78,7 +79,7 @@ def write_zip(entries: list[Entry], out: archive_io.HashingFile, mtime: int, lev
     _central_directory(out, records, dos_time, dos_date)
 
 
-def _write(out: archive_io.HashingFile, data: bytes) -> None:
+def _write(out: output.HashingFile, data: bytes) -> None:
     out.write(data)
 
 
@@ -88,7 +89,7 @@ def _crc(data: bytes) -> int:
     return zlib.crc32(data)
 
 
-def _local_header(out: archive_io.HashingFile, r: _Record, dos_time: int, dos_date: int) -> None:
+def _local_header(out: output.HashingFile, r: _Record, dos_time: int, dos_date: int) -> None:
     r.offset = out.size
     described = bool(r.flags & _DESCRIBED)
     extra = struct.pack("<HHQQ", 1, 16, r.usize, 0) if r.zip64 else b""
@@ -99,7 +100,7 @@ def _local_header(out: archive_io.HashingFile, r: _Record, dos_time: int, dos_da
                           crc, csize, usize, len(r.name), len(extra)) + r.name + extra)
 
 
-def _descriptor(out: archive_io.HashingFile, r: _Record, stream: archive_io.DeflateStream) -> None:
+def _descriptor(out: output.HashingFile, r: _Record, stream: output.DeflateStream) -> None:
     r.crc, r.csize = stream.crc & _MAX32, stream.compressed
     if r.zip64:
         out.write(struct.pack("<IIQQ", _DESCRIPTOR, r.crc, r.csize, r.usize))
@@ -107,7 +108,7 @@ def _descriptor(out: archive_io.HashingFile, r: _Record, stream: archive_io.Defl
         out.write(struct.pack("<IIII", _DESCRIPTOR, r.crc, r.csize, r.usize))
 
 
-def _central_directory(out: archive_io.HashingFile, records: list[_Record], dos_time: int, dos_date: int) -> None:
+def _central_directory(out: output.HashingFile, records: list[_Record], dos_time: int, dos_date: int) -> None:
     start = out.size
     for r in records:
         big = r.zip64 or r.offset >= _MAX32

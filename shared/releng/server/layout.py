@@ -1,4 +1,4 @@
-"""The update server's layout (DESIGN.md) and the transactions on it, over any releng.transport.Transport.
+"""The update server's layout (DESIGN.md) and the transactions on it, over any releng.server.transport.Transport.
 
 ```
 releases/<version>/                 immutable once published
@@ -27,7 +27,7 @@ from typing import Any
 
 from releng import semver
 from releng.errors import BadInput, ExternalError
-from releng.transport import Transport, TransportError, lock, mkdirs, switch_symlink, write_atomic
+from releng.server.transport import Transport, TransportError, lock, mkdirs, switch_symlink, write_atomic
 
 RELEASES, INCOMING, LOCKS, CHANNELS = "releases", "releases/.incoming", "releases/.locks", "channels"
 HISTORY = "channels/history.jsonl"
@@ -177,7 +177,7 @@ class Channel:
 
 def read_channel(t: Transport, channel: str, trusted: Mapping[str, bytes]) -> Channel:
     """The current manifest of `channel` on one server, verified with the trusted keys (None when absent)."""
-    from releng import manifest
+    from releng.server import manifest
 
     rel = f"{CHANNELS}/{check_channel(channel)}.json"
     if t.stat(rel) is None:

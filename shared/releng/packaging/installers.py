@@ -1,7 +1,8 @@
 """Installers from a staging tree: a Debian package (dpkg-deb), an Inno Setup script (Windows), pkgbuild and
 productbuild invocations (macOS). Pure generation here; build-package runs the tools where they exist.
 
-Each installer puts plug-in bundles into their format's system folder (releng.plugins) and everything else under
+Each installer puts plug-in bundles into their format's system folder
+(releng.packaging.plugin_formats) and everything else under
 the program's prefix: /usr on Debian, {app} (C:\\Program Files\\<name>) on Windows, /usr/local on macOS.
 """
 
@@ -20,9 +21,9 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from releng import semver
-from releng.archive import Entry
 from releng.errors import BadInput
-from releng.plugins import Bundle, inside
+from releng.packaging.archive.formats import Entry
+from releng.packaging.plugin_formats import Bundle, inside
 
 DEB_ARCH = {"x86_64": "amd64", "arm64": "arm64", "x86": "i386", "armv7": "armhf"}
 INNO_ARCH = {"x86_64": "x64compatible", "arm64": "arm64", "x86": ""}

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from releng import archive, archive_io, artifacts, documents, installers, plugins, signing
+from releng import artifacts, documents, signing
 from releng.artifacts import Artifact, Failed
 from releng.errors import ExternalError
+from releng.packaging import installers, plugin_formats
+from releng.packaging.archive import formats, output
 
 
 @dataclass
@@ -27,8 +29,8 @@ class Plan:
     arch: str
     host: str  # the platform this runs on
     stage: Path
-    entries: list[archive.Entry]
-    bundles: list[plugins.Bundle]
+    entries: list[formats.Entry]
+    bundles: list[plugin_formats.Bundle]
     work: Path  # scratch folder for installer roots and scripts
     out: Path
     mtime: int
@@ -58,13 +60,13 @@ def produce(plan: Plan, kind: str) -> Artifact | None:
 
 
 def _archive(plan: Plan, kind: str) -> Artifact:
-    install = archive.generated("INSTALL.txt", plugins.install_text(plan.bundles, plan.platform,
+    install = formats.generated("INSTALL.txt", plugin_formats.install_text(plan.bundles, plan.platform,
                                                                      plan.meta.name).encode("utf-8"))
-    entries = archive.under(plan.archive_root, archive.sort_entries([*plan.entries, install]))
+    entries = formats.under(plan.archive_root, formats.sort_entries([*plan.entries, install]))
     target = plan.out / plan.file_name(kind)
-    progress = archive_io.Progress(f"compressing {target.name}", archive.total_size(entries), plan.progress)
+    progress = output.Progress(f"compressing {target.name}", formats.total_size(entries), plan.progress)
     try:
-        size, digest = archive.write(kind, entries, target, mtime=plan.mtime, jobs=plan.jobs,
+        size, digest = formats.write(kind, entries, target, mtime=plan.mtime, jobs=plan.jobs,
                                      level=plan.levels.get(kind), progress=progress)
     finally:
         progress.close()
@@ -102,10 +104,10 @@ def _run_tool(argv: Sequence[str], env: Mapping[str, str] | None = None) -> None
 def _adopt(plan: Plan, kind: str, built: Path) -> Artifact:
     """Move a tool's output into plan.out under its final name (same folder: a rename), hashing it first."""
     target = plan.out / plan.file_name(kind)
-    tmp = archive_io.temp_path(target)
+    tmp = output.temp_path(target)
     try:
         shutil.move(str(built), tmp)
-        size, digest = archive_io.sha256_file(tmp)
+        size, digest = output.sha256_file(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
@@ -119,7 +121,7 @@ def _deb(plan: Plan, kind: str) -> Artifact:
     assert dpkg_deb is not None
     arch = installers.DEB_ARCH.get(plan.arch, plan.arch)
     root = installers.deb_root(plan.entries, plan.bundles, plan.meta, arch, plan.work / "deb-root", plan.mtime)
-    built = plan.out / f".{plan.file_name(kind)}.dpkg{archive_io.TMP_SUFFIX}"
+    built = plan.out / f".{plan.file_name(kind)}.dpkg{output.TMP_SUFFIX}"
     try:
         _run_tool([dpkg_deb, *installers.deb_command(root, built)[1:]],
                   dict(os.environ, SOURCE_DATE_EPOCH=str(plan.mtime)))
@@ -175,7 +177,7 @@ def _pkg(plan: Plan, kind: str) -> Artifact | None:
 
 def rehash(plan: Plan, artifact: Artifact) -> Artifact:
     """The artifact's size and sha256 again, after a code-sign step changed it in place."""
-    size, digest = archive_io.sha256_file(plan.out / artifact.path)
+    size, digest = output.sha256_file(plan.out / artifact.path)
     return plan.artifact(artifact.kind, size, digest)
 
 

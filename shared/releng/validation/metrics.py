@@ -1,6 +1,7 @@
 """Release KPIs from tags, channel history and the rollback log: the body of the `releng/metrics` document.
 
-Pure: `measure()` takes what `releng.metrics_sources` read and a clock, and returns the document body, so every
+Pure: `measure()` takes what `releng.validation.metric_sources` read and a clock, and returns the document body,
+so every
 number is tested on hand-built records as well as on real repositories. The rules behind each number (what a
 hotfix is, where a time starts, how a summary aggregates) are in README.md under `release-metrics`; in short:
 
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from releng import semver
-from releng.metrics_sources import Adoption, Fix, Release, Rollback, ServerRecords
+from releng.validation.metric_sources import Adoption, Fix, Release, Rollback, ServerRecords
 
 DAY, HOUR = 86400, 3600
 

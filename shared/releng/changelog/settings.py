@@ -49,9 +49,9 @@ def defaults_path() -> str:
 
     The folders of `releng._scripts.__path__`, found without importing it (releng never imports the scripts): a
     wheel carries the script folders in `releng/_scripts/`, a checkout keeps them at its root, two levels above
-    this package. An editable install may leave a stale copy in site-packages; it is never this file's package.
+    the `releng` package. An editable install may leave a stale copy in site-packages; it is never this package.
     """
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # releng/, above releng/changelog/
     for folder in (os.path.join(package, "_scripts"), os.path.dirname(os.path.dirname(package))):
         path = os.path.join(folder, "changelog", "changelog_config.yml")
         if os.path.isfile(path):
@@ -189,9 +189,9 @@ def _category(value: object, key: str, where: str) -> str | None:
 
 def _cache_file(repo: str | None) -> str | None:
     if repo is not None:
-        from releng import gitmsg
+        from releng.changelog import commit_message
 
-        gitdir = gitmsg.git_dir(repo)
+        gitdir = commit_message.git_dir(repo)
         if gitdir is not None:
             return os.path.join(gitdir, "releng", "changelog_config.cache")
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from releng import cdn, http, semver
+from releng import http, semver
 from releng.errors import BadInput, ExternalError
-from releng.github import GitHub, GitHubError
+from releng.server import cdn
+from releng.server.github import GitHub, GitHubError
 
 ROLLED_BACK = "(rolled back)"
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
