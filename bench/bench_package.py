@@ -1,6 +1,6 @@
 """Packaging and checksumming a staging tree: build-package side by side with tar | gzip and peers.
 
-Target (issue 4): our .tar.gz plus its sha256 in at most 0.55x the time of
+Target (docs/packaging.md, "Fast"): our .tar.gz plus its sha256 in at most 0.55x the time of
 `tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - DIR | gzip -n -6 > x.tar.gz
 && sha256sum x.tar.gz` on the same tree, measured in the same run. The tree (built once, cached under
 bench/.cache/) mimics a plugin release: a few large files (PCM-like samples, an incompressible resource pack, a

@@ -139,7 +139,7 @@ def whole_command(srv: Server, local: Path, remote: str) -> None:
         "name": "bench", "transport": "sftp", "host": srv.host, "port": srv.port, "user": srv.user,
         "key_file": str(srv.key), "known_hosts": str(srv.known_hosts), "root": str(root), "base_url": "https://x"}]}))
     start = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).with_name("publish-release")), "--config", str(config), "--artifacts",
+    subprocess.run([str(Path(sys.executable).with_name("publish-release")), "--servers", str(config), "--artifacts",
                     str(dist / "artifacts.json"), "--channel", "dev", "--signing-key", str(dist / "key.pem")],
                    check=True)
     elapsed = time.perf_counter() - start

@@ -7,11 +7,11 @@ run copies it to a fresh folder under the sshd (not timed) and rolls 1.3.0 back 
 - the floor: one OpenSSH `sftp -b` batch doing the writes a rollback needs, with the bytes prepared in advance: take
   the channels lock (mkdir), put + rename the three channel manifests and the history log, the symlink swap of
   releases/latest, the rename of releases/1.3.0 into quarantine/, put + rename rollback_log.jsonl, drop the lock;
-- `rollback-release --config F 1.3.0 --reason ...` as a whole command (start-up, reads, verification, signing);
+- `rollback-release --servers F 1.3.0 --reason ...` as a whole command (start-up, reads, verification, signing);
 - `releng.rollback.procedure.rollback()` in this process (the same, without interpreter start-up and imports);
 - `watch-health --once` as a whole command on a feed that condemns 1.3.0 (the feed, the decision, halt, rollback).
 
-Prints medians and ratios to the floor. Target (issue 6): a rollback completes in under 2 s.
+Prints medians and ratios to the floor. Target (docs/rollback-runbook.md): a rollback completes in under 2 s.
 
     python bench/bench_rollback.py [--runs 7]
 """
@@ -74,10 +74,10 @@ def build_template(base: Path, key_file: Path, key: signing.SigningKey) -> Path:
                                                    "base_url": "https://updates.example"})
     for v in VERSIONS:
         doc = make_release(base / "dist" / v, key, v)
-        subprocess.run([str(BIN / "publish-release"), "--config", str(config), "--artifacts", str(doc), "--channel",
+        subprocess.run([str(BIN / "publish-release"), "--servers", str(config), "--artifacts", str(doc), "--channel",
                         "dev", "--signing-key", str(key_file), "-q"], check=True)
         for to in ("beta", "stable"):
-            subprocess.run([str(BIN / "promote-release"), "--config", str(config), v, "--to", to, "--signing-key",
+            subprocess.run([str(BIN / "promote-release"), "--servers", str(config), v, "--to", to, "--signing-key",
                             str(key_file), "-q"], check=True)
     return root
 
@@ -159,11 +159,11 @@ def main() -> int:
         methods: list[tuple[str, Callable[[Path, Path], None]]] = [
             ("floor: OpenSSH sftp -b (same renames and puts)", lambda root, _c: sftp_batch(srv, root, base / "staged")),
             ("rollback-release, whole command", command(lambda c: [
-                str(BIN / "rollback-release"), "--config", str(c), "1.3.0", "--reason", "bench",
+                str(BIN / "rollback-release"), "--servers", str(c), "1.3.0", "--reason", "bench",
                 "--signing-key", str(key_file), "-q"])),
             ("releng.rollback.procedure.rollback(), in process", in_process),
             ("watch-health --once (feed, decision, halt, rollback)", command(lambda c: [
-                str(BIN / "watch-health"), "--config", str(c), "--feed", str(feed), "--once", "--signing-key",
+                str(BIN / "watch-health"), "--servers", str(c), "--feed", str(feed), "--once", "--signing-key",
                 str(key_file), "-q"])),
         ]
         samples: dict[str, list[float]] = {name: [] for name, _ in methods}

@@ -193,18 +193,17 @@ def _guard(func: Callable[..., int], *args: Any) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if len(args) == 1 and (args[0] == "-" or not args[0].startswith("-")):
-        return _guard(check_source, args[0])  # what git and pre-commit call: skip argparse, ~10 ms
+        return _guard(check_source, args[0])  # what git and pre-commit call: skip argparse (bench/README.md)
     from releng import cli
 
-    parser = cli.parser(__doc__, prog="lint-commit", common=False)
+    parser = cli.parser(__doc__, prog="lint-commit")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("file", nargs="?", metavar="MSGFILE", help="the message file ('-' = stdin)")
     what.add_argument("--message", metavar="TEXT", help="check TEXT (comment lines are kept, as with -m)")
     what.add_argument("--range", metavar="A..B", help="check every commit of a revision range")
     what.add_argument("--install-hook", action="store_true", help="install the commit-msg hook in the repo")
     parser.add_argument("--force", action="store_true", help="with --install-hook: replace a foreign hook")
-    parser.add_argument("--repo", metavar="PATH", help="repository (default: the one holding the cwd)")
-    parser.add_argument("--config", metavar="FILE", help="releng config (default: releng.toml, pyproject)")
+    cli.add_repository(parser)
     parsed = parser.parse_args(args)
     if parsed.force and not parsed.install_hook:
         parser.error("--force goes with --install-hook")

@@ -27,18 +27,17 @@ import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from releng import cli, documents, semver, signing
+from releng import cli, documents, names, semver, signing, times
 from releng.errors import BadInput, ExternalError
 from releng.server import manifest
 
 MANIFEST_CAP = 64 * 1024
 STATE_VERSION = 1
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _OS = {"linux": "linux", "darwin": "macos", "win32": "windows", "cygwin": "windows"}
 _ARCH = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
@@ -58,7 +57,7 @@ def channel_from_url(url: str) -> str:
     """The channel named by the manifest URL's file name, `<channel>.json`."""
     name = PurePosixPath(unquote(urlsplit(url).path)).name
     stem = name.removesuffix(".json")
-    if stem == name or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", stem):
+    if stem == name or not names.is_channel(stem):
         raise BadInput("cannot infer the channel from the manifest URL (no <channel>.json); give --channel", url)
     return stem
 
@@ -102,9 +101,9 @@ def evaluate(payload: dict[str, Any], digest: str, channel: str, last: dict[str,
     """The checks after the signature, in the documented order: BadInput refuses, NoUpdate answers no."""
     if payload["channel"] != channel:
         raise BadInput(f"the manifest is for channel {payload['channel']!r}, not the requested {channel!r}")
-    expires = manifest.parse_time(payload["expires_at"], "expires_at")
+    expires = times.parse_time(payload["expires_at"], "expires_at")
     if now >= expires:
-        raise BadInput(f"the manifest expired at {payload['expires_at']} (now {manifest.format_time(now)})")
+        raise BadInput(f"the manifest expired at {payload['expires_at']} (now {times.format_time(now)})")
     number = payload["manifest_number"]
     if last is not None:
         if number < last["manifest_number"]:
@@ -167,7 +166,7 @@ def fetch_manifest(url: str, timeout: float, deadline: float) -> bytes:
 def download(url: str, size: int, sha256: str, folder: Path, timeout: float, deadline: float) -> Path:
     """Stream to a temp name in `folder`, stop past `size`, check size and sha256, then rename to the final name."""
     name = PurePosixPath(unquote(urlsplit(url).path)).name
-    if not _SAFE_NAME.fullmatch(name):
+    if not names.is_safe_name(name):
         raise BadInput(f"unsafe artifact file name {name!r}", url)
     folder.mkdir(parents=True, exist_ok=True)
     final, digest, got = folder / name, hashlib.sha256(), 0
@@ -193,8 +192,8 @@ def _report(args: argparse.Namespace, body: dict[str, Any]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # One "now" for the whole run (UPDATE_SECURITY item 18); --now only exists so tests can pin it.
-    now = manifest.parse_time(args.now, "--now") if args.now else datetime.now(UTC)
+    # One "now" for the whole run (docs/security-properties.md #18); --now only exists so tests can pin it.
+    now = times.parse_time(args.now, "--now") if args.now else times.utc_now()
     deadline = time.monotonic() + args.max_time
     channel = args.channel or channel_from_url(args.manifest_url)
     current = semver.parse(args.current_version, "--current-version")
@@ -222,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
     path = download(url, artifact["size"], artifact["sha256"], Path(args.download_dir), args.timeout, deadline)
     channels = {**state["channels"], channel: {
         "manifest_number": payload["manifest_number"], "envelope_sha256": digest, "version": payload["version"],
-        "accepted_at": manifest.format_time(now)}}
+        "accepted_at": times.format_time(now)}}
     documents.write_text_atomic(state_path, json.dumps({**state, "channels": channels}, indent=2, sort_keys=True)
                                 + "\n")
     kind = "critical update" if body["critical"] else "update"
@@ -233,7 +232,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.parser(__doc__, prog="check-update", common=False)
+    parser = cli.parser(__doc__, prog="check-update")
     parser.add_argument("--manifest-url", required=True, metavar="URL", help="the channel manifest (DSSE envelope)")
     parser.add_argument("--public-key", required=True, action="append", metavar="KEY",
                         help="a trusted Ed25519 public key: base64 of its 32 raw bytes, or a file holding it "
@@ -246,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--download-dir", default=".", metavar="D", help="where the verified file goes (default: .)")
     parser.add_argument("--timeout", type=float, default=30.0, metavar="S", help="per connect/read, seconds")
     parser.add_argument("--max-time", type=float, default=900.0, metavar="S", help="for the whole run, seconds")
-    parser.add_argument("--json", action="store_true", help="print the outcome as one JSON object on stdout")
+    cli.add_output(parser, "the outcome as one JSON object", out=False)
     parser.add_argument("--now", metavar="RFC3339", help="FOR TESTS ONLY: pretend the time is this (UTC, ...Z)")
     return cli.run(_run, parser.parse_args(argv))
 

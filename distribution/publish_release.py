@@ -20,28 +20,24 @@ Exit 0 when every server holds the release and its manifest, 2 otherwise (each f
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from releng import cli, documents, progress, signing
+from releng import cli, documents, names, progress, signing, times
 from releng.distribution import publish
 from releng.errors import BadInput, RelengError
-from releng.server import cdn, github, layout
+from releng.server import cdn, channel_store, channels, github, layout
+from releng.server.connect import open_server
 from releng.server.layout import LocalFile, Outcome
-from releng.server.transport import LocalTransport, Transport, TransportError, network_error, open_server
+from releng.server.local import LocalTransport
+from releng.server.transport import Transport, TransportError, network_error
 
 DEFAULT_CONFIG = Path(__file__).with_name("update_server_config.json")
 DEFAULT_ARTIFACTS = "build/release/artifacts.json"
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def publish_one(spec: dict[str, Any], version: str, files: list[LocalFile], upload_id: str, verify: bool,
@@ -68,20 +64,20 @@ def update_channels(servers: list[tuple[dict[str, Any], Transport, Outcome]], ch
                     key: signing.SigningKey, trusted: dict[str, bytes], doc: dict[str, Any],
                     notes: str) -> dict[str, int]:
     """Write the channel manifest on every server that holds the release; {server name: manifest_number}."""
-    from releng.server import manifest
-
     version = doc["version"]
-    with layout.channel_locks([t for _, t, _ in servers]):
-        current = {spec["name"]: layout.read_channel(t, channel, trusted) for spec, t, _ in servers}
-        nxt = publish.next_manifest(current, channel, doc, notes, cfg, key, servers[0][1].url("").rstrip("/"))
-        if nxt is None:
+    transports = [t for _, t, _ in servers]
+    with channel_store.locked(transports):
+        copies = channel_store.read_all(transports, channel, trusted)
+        try:
+            nxt = publish.next_manifest(copies, channel, doc, notes, cfg["manifest"], key,
+                                        channel_store.base_url(cfg["manifest"], transports[0]))
+        except channels.NotNewer as e:
+            cli.warn(e.what)
             return {}
-        record = {"at": _now(), "who": os.environ.get("RELENG_ACTOR") or _who(), "action": "publish",
-                  "channel": channel, "version": version, "manifest_number": nxt.number,
-                  "sha256": manifest.envelope_digest(nxt.envelope)}
-        for spec, t, _ in servers:
-            if current[spec["name"]].envelope != nxt.envelope:
-                layout.write_channel(t, channel, nxt.envelope, record)
+        entry = channel_store.record(nxt.action, nxt.payload, nxt.envelope, names.actor())
+        for t, copy in zip(transports, copies, strict=True):
+            if copy.envelope != nxt.envelope:
+                channel_store.write(t, channel, nxt.envelope, entry)
                 if channel == "stable":
                     layout.point_latest(t, version)
         return {spec["name"]: nxt.number for spec, _, _ in servers}
@@ -89,7 +85,8 @@ def update_channels(servers: list[tuple[dict[str, Any], Transport, Outcome]], ch
 
 def purge_cdn(args: argparse.Namespace, cfg: dict[str, Any], purger: cdn.Purger | None, t: Transport,
               version: str) -> dict[str, Any] | None:
-    """Purge the mutable URLs after the swap on every server (item 36); what was asked and the error, if any."""
+    """Purge the mutable URLs after the swap on every server (docs/security-properties.md #36); what was asked and
+    the error, if any."""
     if purger is None:
         return None
     names = t.listdir(layout.release_dir(version)) if args.channel == "stable" else []
@@ -129,7 +126,7 @@ def dry_run(args: argparse.Namespace, specs: list[dict[str, Any]], cfg: dict[str
                  level=-1)
 
     upload_id = publish.make_upload_id(files)
-    ready: dict[str, tuple[Transport, layout.Channel]] = {}
+    ready: dict[str, tuple[Transport, channel_store.Channel]] = {}
     opened: list[Transport] = []
     with tempfile.TemporaryDirectory(prefix="dry-run-") as empty:
         try:
@@ -146,13 +143,11 @@ def dry_run(args: argparse.Namespace, specs: list[dict[str, Any]], cfg: dict[str
                     for change in changes:
                         say(name, change)
                     failed |= changes[0].startswith("refuse")
-                    ready[name] = (t, layout.read_channel(t, channel, trusted))
+                    ready[name] = (t, channel_store.read(t, channel, trusted))
                 except (RelengError, TransportError) as e:
                     cli.error(f"{name}: {e}")
                     failed = True
-            first = next(iter(ready.values()), None)
-            nxt = publish.next_manifest({n: c for n, (_, c) in ready.items()}, channel, doc, notes, cfg, key,
-                                           first[0].url("").rstrip("/")) if first else None
+            nxt = _next_manifest(ready, channel, cfg, key, doc, notes)
             for name, (t, current) in ready.items():
                 for change in publish.plan_channel(t, channel, version, nxt, current) if nxt else []:
                     say(name, change)
@@ -170,26 +165,32 @@ def dry_run(args: argparse.Namespace, specs: list[dict[str, Any]], cfg: dict[str
     return cli.BAD_INPUT if failed else cli.OK
 
 
-def _who() -> str:
-    import getpass
-    import socket
-
-    return f"{getpass.getuser()}@{socket.gethostname()}"
+def _next_manifest(ready: dict[str, tuple[Transport, channel_store.Channel]], channel: str, cfg: dict[str, Any],
+                   key: signing.SigningKey, doc: dict[str, Any], notes: str) -> publish.NextManifest | None:
+    if not ready:
+        return None
+    first = next(iter(ready.values()))[0]
+    try:
+        return publish.next_manifest([c for _, c in ready.values()], channel, doc, notes, cfg["manifest"], key,
+                                     channel_store.base_url(cfg["manifest"], first))
+    except channels.NotNewer as e:
+        cli.warn(e.what)
+        return None
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = layout.load_config(args.config or DEFAULT_CONFIG)
-    channel = layout.check_channel(args.channel)
+    cfg = layout.load_config(args.servers)
+    channel = names.check_channel(args.channel)
     if channel not in cfg["channels"]:
         raise BadInput(f"unknown channel {channel!r} (configured: {', '.join(cfg['channels'])})")
     inputs = [(documents.read(p, "artifacts"), Path(p)) for p in args.artifacts or [DEFAULT_ARTIFACTS]]
     for doc, _ in inputs:
-        layout.check_version(doc.get("version"))
+        names.check_version(doc.get("version"))
         for a in doc.get("artifacts") or []:
-            layout.check_name(a.get("path"), "artifact name")
+            names.check_name(a.get("path"), "artifact name")
     specs = [s for s in cfg["servers"] if s.get("enabled", True) and (not args.server or s["name"] in args.server)]
     if not specs:
-        raise BadInput("no enabled server matches", str(args.config or DEFAULT_CONFIG))
+        raise BadInput("no enabled server matches", args.servers)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
     trusted = signing.trusted_keys(key, cfg["manifest"])
     services = cdn.from_config(cfg), github.from_config(cfg)  # settings and tokens checked before any upload
@@ -202,7 +203,7 @@ def _run(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace, cfg: dict[str, Any], specs: list[dict[str, Any]], key: signing.SigningKey,
              trusted: dict[str, bytes], inputs: list[tuple[dict[str, Any], Path]],
              services: tuple[cdn.Purger | None, github.GitHub | None], tmp: Path) -> int:
-    channel, started = args.channel, _now()
+    channel, started = args.channel, times.now_text()
     doc, doc_path = inputs[0]
     folder, sources = doc_path.parent, None
     if len(inputs) > 1:  # several platforms' builds: one release folder, one SHA256SUMS signed by the release key
@@ -249,7 +250,7 @@ def _publish(args: argparse.Namespace, cfg: dict[str, Any], specs: list[dict[str
             cli.info(args, f"{spec['name']}: {status} {version} ({out.bytes_sent} bytes sent in {seconds:.2f} s)")
         if t is not None:
             t.close()
-    body: dict[str, Any] = {"version": version, "channel": channel, "started": started, "finished": _now(),
+    body: dict[str, Any] = {"version": version, "channel": channel, "started": started, "finished": times.now_text(),
                             "servers": report, "cdn_purge": purged, "github_release": synced}
     if cli.emit(args, "publish", body) is None:
         documents.write(folder / "publish.json", "publish", body)
@@ -259,6 +260,9 @@ def _publish(args: argparse.Namespace, cfg: dict[str, Any], specs: list[dict[str
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser(__doc__, prog="publish-release")
+    cli.add_output(parser, "the releng/publish document")
+    cli.add_dry_run(parser)
+    cli.add_servers(parser, default=DEFAULT_CONFIG)
     parser.add_argument("--artifacts", action="append", metavar="FILE",
                         help="a releng/artifacts document build-package wrote; repeat to publish several platforms' "
                              f"builds of one version as one release (default: {DEFAULT_ARTIFACTS})")

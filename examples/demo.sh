@@ -107,14 +107,14 @@ validate-release --dist dist --public-key "$pub" --junit build/release/tests.xml
 doc "$repo/build/release/validation.json"
 
 step "publish-release to the update server (channel dev)"
-publish-release --config "$servers" --artifacts dist/artifacts.json --changes build/release/changes.json \
+publish-release --servers "$servers" --artifacts dist/artifacts.json --changes build/release/changes.json \
     --channel dev --signing-key "$key" --out build/release/publish.json
 doc "$repo/build/release/publish.json" "$work/update-server/releases/$version/" "$work/update-server/channels/dev.json"
 
 step "promote-release: dev -> beta -> stable at 10%, then 100% (each change re-signs the manifest)"
-promote-release --config "$servers" "$version" --to beta --signing-key "$key"
-promote-release --config "$servers" "$version" --to stable --rollout 10 --signing-key "$key"
-promote-release --config "$servers" "$version" --to stable --rollout 100 --signing-key "$key"
+promote-release --servers "$servers" "$version" --to beta --signing-key "$key"
+promote-release --servers "$servers" "$version" --to stable --rollout 10 --signing-key "$key"
+promote-release --servers "$servers" "$version" --to stable --rollout 100 --signing-key "$key"
 ls -l "$work/update-server/releases" "$work/update-server/channels" >&2
 doc "$work/update-server/channels/history.jsonl"
 
@@ -127,7 +127,7 @@ cat >"$work/telemetry.json" <<EOF
               "0.1.0": {"sessions": 5000, "crashes": 4, "clients": 2100}}}
 EOF
 doc "feed: $work/telemetry.json"
-watch-health --config "$servers" --feed "$work/telemetry.json" --once --signing-key "$key" --json \
+watch-health --servers "$servers" --feed "$work/telemetry.json" --once --signing-key "$key" --json \
     >"$work/watch-health.json"
 ls -l "$work/update-server/quarantine" >&2
 doc "$work/watch-health.json" "$work/update-server/rollback_log.jsonl" "$work/update-server/quarantine/"
@@ -154,7 +154,7 @@ step "release-metrics: the KPIs against their targets, and the dashboard (adopti
 cat >"$work/update-checks.json" <<EOF
 {"versions": {"$hotfix": {"update_checks": 3400}, "0.1.0": {"update_checks": 1500}, "$version": {"update_checks": 100}}}
 EOF
-release-metrics --repo "$repo" --config "$servers" --adoption "$work/update-checks.json" \
+release-metrics --repo "$repo" --servers "$servers" --adoption "$work/update-checks.json" \
     --out "$work/metrics.json" --html "$work/dashboard.html"
 doc "$work/update-checks.json" "$work/metrics.json" "dashboard: $work/dashboard.html"
 

@@ -28,10 +28,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from releng import artifacts, cli, config, git, signing
+from releng import artifacts, cli, config, git, progress, signing
 from releng.errors import BadInput
 from releng.packaging import cmake, codesign, installers, plugin_formats, release_folder, staging
-from releng.packaging.archive import formats, output
+from releng.packaging.archive import output
+from releng.packaging.archive.entries import Entry, check_name, scan
 
 HERE = Path(__file__).resolve().parent
 FORMATS = {"linux": ("tar.gz", "tar.zst", "zip", "deb"), "windows": ("zip", "tar.gz", "tar.zst", "exe"),
@@ -78,7 +79,7 @@ def _settings(source: Path, explicit: str | None) -> dict[str, Any]:
 def _stage_changelog(source: Path, stage: Path, settings: dict[str, Any],
                      version: str) -> None:
     dest = settings["changelog_dest"].format(name=settings["name"])
-    formats.check_name(dest, "[packaging] changelog_dest")
+    check_name(dest, "[packaging] changelog_dest")
     path = Path(settings["changelog"]) if Path(settings["changelog"]).is_absolute() else source / settings["changelog"]
     if not path.is_file():
         cli.warn(f"no {path.name}: the release's changelog excerpt is not staged (run gen-changelog)")
@@ -92,9 +93,9 @@ def _stage_changelog(source: Path, stage: Path, settings: dict[str, Any],
 
 
 def _check_stage(stage: Path, settings: dict[str, Any], target: tuple[str, str],
-                 version: str) -> tuple[list[formats.Entry], list[plugin_formats.Bundle]]:
+                 version: str) -> tuple[list[Entry], list[plugin_formats.Bundle]]:
     platform, arch = target
-    entries = formats.scan(stage)
+    entries = scan(stage)
     fields = {"name": settings["name"], "exe": ".exe" if platform == "windows" else ""}
     manifest = staging.load_manifest(config.load_toml(Path(settings["contents"])), platform, fields,
                                      settings["contents"])
@@ -141,7 +142,7 @@ def _plan(args: argparse.Namespace, source: Path, settings: dict[str, Any]) -> d
     fields = {"name": settings["name"], "version": version, "platform": platform, "arch": arch}
     root = settings["archive_root"].format_map(fields)
     if root:
-        formats.check_name(root, "[packaging] archive_root")
+        check_name(root, "[packaging] archive_root")
     tag = None
     if head is not None and repo is not None:
         tags = git.run(repo, "tag", "--points-at", "HEAD").split()
@@ -186,15 +187,17 @@ def _run(args: argparse.Namespace) -> int:
         for path in (c for c in candidates if step.selects(c, bundles)):
             codesign.run(step, stage / path, verbose=args.verbose > 0)
     if staged_steps:
-        entries = formats.scan(stage)  # signing changed files in place
-    meta = installers.Meta(settings["name"], settings["display_name"], p["version"], settings["publisher"],
-                           settings["maintainer"], settings["summary"] or settings["display_name"],
-                           settings["description"], settings["homepage"], settings["identifier"])
-    plan = release_folder.Plan(meta, platform, arch, plugin_formats.host_platform(), stage, entries, bundles,
-                               p["work"], out,
-                         p["mtime"], args.jobs, settings["levels"], Path(settings["installer_configs"]),
-                         p["root"], settings["macos_prefix"], output.progress_wanted() and not args.quiet,
-                         args.verbose > 0)
+        entries = scan(stage)  # signing changed files in place
+    meta = installers.Meta(
+        name=settings["name"], display_name=settings["display_name"], version=p["version"],
+        publisher=settings["publisher"], maintainer=settings["maintainer"],
+        summary=settings["summary"] or settings["display_name"], description=settings["description"],
+        homepage=settings["homepage"], identifier=settings["identifier"])
+    plan = release_folder.Plan(
+        meta=meta, platform=platform, arch=arch, host=plugin_formats.host_platform(), stage=stage, entries=entries,
+        bundles=bundles, work=p["work"], out=out, mtime=p["mtime"], jobs=args.jobs, levels=settings["levels"],
+        templates=Path(settings["installer_configs"]), archive_root=p["root"], macos_prefix=settings["macos_prefix"],
+        progress=progress.drawable(sys.stderr) and not args.quiet, verbose=args.verbose > 0)
     for stale in output.remove_stale_temps(out) + [artifacts.SUMS, artifacts.SIG, artifacts.DOCUMENT]:
         (out / stale).unlink(missing_ok=True)
     found = []
@@ -216,6 +219,8 @@ def _run(args: argparse.Namespace) -> int:
     body = {"name": settings["name"], "version": p["version"], "commit": p["head"], "tag": p["tag"],
             "platform": platform, "arch": arch, "source_date_epoch": p["mtime"], "tools": plan.tools}
     text = release_folder.finish(out, found, p["key"], body)
+    if p["key"] is None:
+        cli.warn("unsigned build: no SHA256SUMS.sig (a test build only)")
     if p["key"] is not None:
         cli.info(args, f"signed {out / artifacts.SUMS} with key {p['key'].key_id}")
     sys.stdout.write(text if args.json else f"{out / artifacts.DOCUMENT}\n")
@@ -227,7 +232,7 @@ def _cores() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.parser(__doc__, prog="build-package", common=False)
+    parser = cli.parser(__doc__, prog="build-package")
     parser.add_argument("--source", metavar="DIR", help="the CMake project (default: git top-level of the cwd)")
     parser.add_argument("--platform", choices=plugin_formats.PLATFORMS, help="target platform (default: this one)")
     parser.add_argument("--arch", help="target architecture: x86_64, arm64, universal... (default: this one)")
@@ -243,9 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", action="append", metavar="EXT",
                         help="make only this format (repeatable): tar.gz tar.zst zip deb exe pkg")
     parser.add_argument("--jobs", type=int, default=_cores(), help="threads for compression (default: all)")
-    parser.add_argument("--config", metavar="FILE", help="config file (default: releng.toml in the source)")
-    parser.add_argument("--json", action="store_true", help="print the artifacts document on stdout")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan; build and write nothing")
+    cli.add_output(parser, "the releng/artifacts document", out=False)  # --out DIR is the output folder here
+    cli.add_dry_run(parser)
+    cli.add_repository(parser, repo=False)  # the repository is --source
     return cli.run(_run, parser.parse_args(argv))
 
 

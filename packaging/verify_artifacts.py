@@ -17,21 +17,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from releng import artifacts, cli, signing
-from releng.packaging.archive import output
+from releng import artifacts, cli, files, progress, signing
 
 
 def _run(args: argparse.Namespace) -> int:
     public = signing.load_public_key(args.public_key)
     folder = Path(args.folder)
-    enabled = output.progress_wanted() and not args.quiet
+    enabled = progress.drawable(sys.stderr) and not args.quiet
 
     def hasher(path: Path, size: int) -> tuple[int, str]:
-        progress = output.Progress(f"hashing {path.name}", size, enabled)
+        bar = progress.Progress(size, sys.stderr, label=f"hashing {path.name}") if enabled else None
         try:
-            return output.sha256_file(path, progress)
+            return files.sha256_file(path, bar)
         finally:
-            progress.close()
+            if bar is not None:
+                bar.close()
 
     try:
         doc = artifacts.verify_folder(folder, public, hasher)
@@ -48,11 +48,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.parser(__doc__, prog="verify-artifacts", common=False)
+    parser = cli.parser(__doc__, prog="verify-artifacts")
     parser.add_argument("folder", metavar="DIR", help="the release folder (SHA256SUMS, .sig, artifacts.json)")
     parser.add_argument("--public-key", required=True, metavar="KEY",
                         help="base64 of the 32-byte Ed25519 public key, or a file holding it")
-    parser.add_argument("--json", action="store_true", help="print the verified artifacts document")
+    cli.add_output(parser, "the verified releng/artifacts document", out=False)
     return cli.run(_run, parser.parse_args(argv))
 
 

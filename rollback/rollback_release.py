@@ -1,6 +1,6 @@
 """Roll a bad release back on every update server, in seconds, without a reader ever seeing a broken file.
 
-`rollback-release --config F VERSION --reason TEXT` does, on every configured server (config order), under
+`rollback-release --servers F VERSION --reason TEXT` does, on every configured server (config order), under
 channels/.lock: every channel manifest that offers VERSION is replaced by a signed manifest offering the previous
 good release, with a higher manifest_number and `rollback_of: VERSION` (clients that installed VERSION accept it);
 each change is appended to channels/history.jsonl; `releases/latest`, if it points at VERSION, is switched to the
@@ -23,7 +23,7 @@ gets the same manifest bytes: no number is skipped; the log line is rewritten, n
 Exit 0 when complete, 2 on bad input (nothing changed) or when a step failed (rerun to finish).
 
 `rollback-release --channel C --revert-to NUMBER --reason TEXT` (no VERSION) reverts one channel to any entry of
-channels/history.jsonl (UPDATE_SECURITY 34): the version and rollout that entry offered, rebuilt from
+channels/history.jsonl (docs/security-properties.md #34): the version and rollout that entry offered, rebuilt from
 releases/<version>/ and re-signed with the next manifest_number (`rollback_of` the current version when that goes
 back); releases/latest follows on stable at 100%. --json / --out give a plain JSON summary (channel, reverted_to,
 version, manifest_number, rollback_of, servers).
@@ -32,13 +32,11 @@ version, manifest_number, rollback_of, servers).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from releng import cli, documents, signing
+from releng import cli, names, signing
 from releng.errors import BadInput
 from releng.rollback import procedure
 from releng.server import layout
@@ -50,8 +48,8 @@ def _run(args: argparse.Namespace) -> int:
     if (args.version is None) == (args.revert_to is None) or (args.revert_to is not None and not args.channel):
         raise BadInput("give VERSION to roll back, or --channel C --revert-to NUMBER (not both)")
     if args.version is not None:
-        layout.check_version(args.version)
-    cfg = layout.load_config(args.config or DEFAULT_CONFIG)
+        names.check_version(args.version)
+    cfg = layout.load_config(args.servers)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
     if args.revert_to is not None:
         return _revert(args, cfg, key)
@@ -77,11 +75,7 @@ def _run(args: argparse.Namespace) -> int:
 def _revert(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey) -> int:
     body = procedure.revert(cfg, args.channel, args.revert_to, key, args.reason, dry_run=args.dry_run,
                            say=lambda m: cli.info(args, m, level=-1 if args.dry_run else 0))
-    text = json.dumps(body, indent=2, sort_keys=True) + "\n"
-    if args.out and args.out != "-":
-        documents.write_text_atomic(args.out, text)
-    if args.json or args.out == "-":
-        sys.stdout.write(text)
+    cli.emit_json(args, body)
     failed = [s for s in body["servers"] if s["error"]]
     for s in failed:
         cli.error(f"{s['name']}: {s['error']} (rerun the same command when it is back)")
@@ -90,6 +84,9 @@ def _revert(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningK
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser(__doc__, prog="rollback-release")
+    cli.add_output(parser, "the releng/rollback document (with --revert-to: a plain JSON summary)")
+    cli.add_dry_run(parser)
+    cli.add_servers(parser, default=DEFAULT_CONFIG)
     parser.add_argument("version", metavar="VERSION", nargs="?", help="the release to roll back")
     parser.add_argument("--reason", required=True, help="why (goes to the log, the notification and GitHub)")
     parser.add_argument("--channel", metavar="C", help="roll back this channel only (default: every channel)")

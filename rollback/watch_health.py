@@ -1,6 +1,6 @@
 """Watch crash telemetry and roll back a released version whose crash rate is too high.
 
-`watch-health --config F --feed FILE_OR_URL` reads a crash feed from a file, `-` (stdin) or an http(s) URL (at most
+`watch-health --servers F --feed FILE_OR_URL` reads a crash feed from a file, `-` (stdin) or an http(s) URL (at most
 4 MiB, 10 s timeout): {"versions": {"1.2.0": {"sessions": N, "crashes": M, "clients": K}}}, where clients counts
 distinct client ids. A version that a channel offers (and releases/ holds) is rolled back when crashes/sessions is
 above --threshold (strictly) with at least --min-sessions sessions and --min-clients distinct clients: its rollout
@@ -24,8 +24,6 @@ run could not reach every server.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -80,18 +78,10 @@ def check(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey
                 failed = True
                 cli.error(f"rollback of {version} failed: {e} "
                           "(a human decides now: see rollback/rollback_checklist.md)")
-    if args.json or args.out:
-        body = {"feed": args.feed, "threshold": float(rule.threshold), "min_sessions": rule.min_sessions,
-                "min_clients": rule.min_clients, "dry_run": bool(args.dry_run),
-                "versions": [health.as_json(d, rule) for d in decisions], "acted": done, "rollbacks": bodies}
-        text = json.dumps(body, sort_keys=True) + "\n"
-        if args.out and args.out != "-":
-            from releng import documents
-
-            documents.write_text_atomic(args.out, text)
-        if args.json or args.out == "-":
-            sys.stdout.write(text)
-            sys.stdout.flush()
+    body = {"feed": args.feed, "threshold": float(rule.threshold), "min_sessions": rule.min_sessions,
+            "min_clients": rule.min_clients, "dry_run": bool(args.dry_run),
+            "versions": [health.as_json(d, rule) for d in decisions], "acted": done, "rollbacks": bodies}
+    cli.emit_json(args, body, indent=None)  # --json: one line per check
     if failed:
         return cli.BAD_INPUT
     return cli.OK if done else cli.NEGATIVE
@@ -111,19 +101,17 @@ def _act(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey,
     if body.get("status") == "partial" or (dry and body.get("failed")):  # a dry run that could not reach a server
         failed = [s["name"] for s in body.get("servers", []) if s.get("status") == "failed"]
         cli.error(f"rollback of {version} is partial (failed: {', '.join(failed) or 'a CDN, GitHub or notify step'}):"
-                  f" rerun `rollback-release --config {args.config} {version} --reason ...` to finish it")
+                  f" rerun `rollback-release --servers {args.servers} {version} --reason ...` to finish it")
         return False
     cli.info(args, f"{version}: {would}roll back to {body.get('to')} ({body.get('status')})", level=-1)
     return True
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not args.config:
-        raise BadInput("--config FILE is required (the update_server_config.json of the servers to watch)")
     rule = policy(args)
     if not args.interval > 0:
         raise BadInput(f"--interval must be more than 0 seconds, found {args.interval}")
-    cfg = layout.load_config(args.config)
+    cfg = layout.load_config(args.servers)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
     acted: set[str] = set()
     if args.once:
@@ -138,6 +126,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser(__doc__, prog="watch-health")
+    cli.add_output(parser, "one JSON object per check")
+    cli.add_dry_run(parser)
+    cli.add_servers(parser)
     parser.add_argument("--feed", required=True, metavar="FILE_OR_URL", help="crash telemetry: a file, - or a URL")
     parser.add_argument("--once", action="store_true", help="check once and exit (cron, CI)")
     parser.add_argument("--threshold", default="1%", metavar="RATE",

@@ -156,7 +156,7 @@ if [ "$publish" = 0 ]; then
 fi
 
 step "publish-release --channel dev: upload to every update server, sign the dev manifest"
-publish-release --config "$servers" --artifacts "$dist/artifacts.json" --changes "$out/changes.json" \
+publish-release --servers "$servers" --artifacts "$dist/artifacts.json" --changes "$out/changes.json" \
     --channel dev "${key_args[@]}" --out "$out/publish.json"
 echo "  document: $out/publish.json" >&2
 
@@ -171,7 +171,7 @@ for p in "${promotions[@]}"; do
     [ "$p" = "$channel" ] || promote_args+=(--rollout "${p#*@}")
     [ "$hotfix" = 0 ] || [ "$channel" != stable ] || promote_args+=(--hotfix)
     step "promote-release $version ${promote_args[*]}"
-    promote-release --config "$servers" "$version" "${promote_args[@]}" "${key_args[@]}" \
+    promote-release --servers "$servers" "$version" "${promote_args[@]}" "${key_args[@]}" \
         --out "$out/promote-$channel.json"
     echo "  document: $out/promote-$channel.json" >&2
 done

@@ -6,17 +6,15 @@ Never mock git, Path or sys.argv: fixtures build real repositories in tmp_path.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from testkit import FakeCloudflare, FakeGitHub, FakeWebhook
+from testkit import FakeCloudflare, FakeGitHub, FakeWebhook, copy_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "plugin"
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -104,6 +102,18 @@ class GitRepo:
         else:
             self.git("tag", name, ref)
 
+    def fork(self, branch: str, tag: str, *, base: str = "feat: base", side: str = "feat: on the side",
+             main: str = "fix: on main") -> str:
+        """The start of every merged-branch history: a `base` commit tagged v1.0.0, a `side` commit tagged `tag` on
+        a new `branch` from it, then (back on main) a `main` commit; returns the main commit's sha."""
+        self.commit(base)
+        self.tag("v1.0.0")
+        self.git("checkout", "-q", "-b", branch)
+        self.commit(side)
+        self.tag(tag)
+        self.git("checkout", "-q", "main")
+        return self.commit(main)
+
     def head(self) -> str:
         return self.git("rev-parse", "HEAD").strip()
 
@@ -137,9 +147,7 @@ def make_repo(tmp_path: Path) -> Callable[[str], GitRepo]:
 @pytest.fixture
 def plugin_repo(tmp_path: Path) -> GitRepo:
     """A throwaway git copy of examples/plugin with one initial commit tagged v0.1.0."""
-    dest = tmp_path / "plugin"
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("build", "__pycache__"))
-    repo = GitRepo(dest)
+    repo = GitRepo(copy_plugin(tmp_path / "plugin"))
     repo.git("add", "-A")
     repo.commit("chore: initial import of the gain plugin", allow_empty=False)
     repo.tag("v0.1.0")

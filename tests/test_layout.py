@@ -74,21 +74,51 @@ def test_scripts_import_releng_and_libraries_only(path):
         assert not name.startswith("releng._scripts"), name
 
 
+PACKAGE = ROOT / "shared" / "releng"
+AREAS = ("versioning", "changelog", "packaging", "distribution", "rollback", "validation", "server")
+
+
+def releng_modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "_scripts" not in p.relative_to(PACKAGE).parts)
+
+
+def dotted(path: Path) -> str:
+    return ".".join(("releng", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+
+
 def test_releng_stays_small_and_never_imports_scripts():
-    package = ROOT / "shared" / "releng"
-    assert (package / "__init__.py").read_bytes() == b""  # the commit hook's start-up time
     assert sorted(p.name for p in (ROOT / "shared").iterdir()) == ["releng"]
-    for module in package.glob("*.py"):
-        assert not any(n.startswith("releng._scripts") for n in _imports(module)), module.name
-        assert len(module.read_text().splitlines()) <= 400, f"{module.name}: split it by noun"
+    for module in releng_modules():
+        if module.name == "__init__.py":
+            assert module.read_bytes() == b"", dotted(module)  # the commit hook's start-up time
+        assert not any(n.startswith("releng._scripts") for n in _imports(module)), dotted(module)
+        assert len(module.read_text().splitlines()) <= 400, f"{dotted(module)}: split it by noun"
+
+
+def test_the_package_is_a_core_and_one_subpackage_per_area():
+    """DESIGN.md's layout: the core modules at the top, one subpackage per script folder plus `server`."""
+    subpackages = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert subpackages == {*AREAS, "_scripts"}
+    assert set(SCRIPT_FOLDERS) <= subpackages
 
 
 def test_every_releng_module_is_in_the_package_map():
-    """docs/conventions.md lists every module by area: a new one must say where it belongs."""
+    """docs/conventions.md lists every module by area (dotted below the core): a new one must say where it belongs,
+    and the map names no module that is gone."""
     section = (ROOT / "docs" / "conventions.md").read_text().split("## The `releng` package", 1)[1]
-    listed = set(re.findall(r"`(\w+)`", section))
-    modules = {p.stem for p in (ROOT / "shared" / "releng").glob("*.py")} - {"__init__"}
-    assert modules - listed == set()
+    listed = set(re.findall(r"`(releng(?:\.\w+)+)`", section))
+    modules = {dotted(p) for p in releng_modules() if p.name != "__init__.py"}
+    assert modules - listed == set(), "add these to docs/conventions.md"
+    assert {m for m in listed if m.count(".") >= 1} - modules - {f"releng.{a}" for a in AREAS} == set()
+
+
+def test_the_import_contracts_hold():
+    """import-linter's contracts in pyproject.toml: core below server below the areas, areas independent (the
+    listed exceptions aside), no import cycle anywhere in the package (TYPE_CHECKING imports included)."""
+    lint = Path(sys.executable).parent / "lint-imports"
+    done = subprocess.run([str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "Contracts: 2 kept, 0 broken." in done.stdout
 
 
 @pytest.mark.parametrize("path", scripts(), ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -18,7 +19,19 @@ from pathlib import Path
 from typing import Any, NamedTuple, Self
 
 from releng import artifacts, documents, signing
-from releng.server.transport import LocalTransport, Upload
+from releng.server.local import LocalTransport
+from releng.server.transport import Upload
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin"
+
+
+def copy_plugin(dest: Path, changelog: str | None = None) -> Path:
+    """A copy of examples/plugin at `dest`, without any build output the checkout may hold (every test builds from
+    source), and with `changelog` as its CHANGELOG.md when given; returns `dest`."""
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("build", "__pycache__"))
+    if changelog is not None:
+        (dest / "CHANGELOG.md").write_text(changelog)
+    return dest
 
 
 def make_release(folder: Path, key: signing.SigningKey, version: str = "1.2.0", size: int = 200_000, seed: int = 1,
@@ -55,6 +68,26 @@ def write_key(path: Path) -> str:
                                        serialization.NoEncryption()))
     raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return signing.public_key_to_b64(raw)
+
+
+def session_key_fixtures(file_name: str, key_name: str) -> tuple[Any, Any]:
+    """The two session fixtures a folder that signs with its own throwaway key declares in its conftest.py, as
+    `file, key = session_key_fixtures("file", "key")`: `file_name`, the PEM written by write_key to a fresh temp dir,
+    and `key_name`, that file loaded as a signing.SigningKey. One factory so every folder's key is made the same way
+    while each keeps the fixture names its tests use."""
+    import pytest
+
+    @pytest.fixture(scope="session", name=file_name)
+    def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        path = tmp_path_factory.mktemp(file_name) / "release.pem"
+        write_key(path)
+        return path
+
+    @pytest.fixture(scope="session", name=key_name)
+    def key(request: pytest.FixtureRequest) -> signing.SigningKey:
+        return signing.load_private_key_file(request.getfixturevalue(file_name))
+
+    return key_file, key
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int]]:
@@ -381,7 +414,7 @@ class FakeWebhook(FakeService):
 
 
 class LoggingTransport(LocalTransport):
-    """A real local transport that logs every call that changes the server (UPDATE_SECURITY items 6 and 7's call
+    """A real local transport that logs every call that changes the server (docs/security-properties.md #6 and #7's call
     log); several instances may share one `calls` list."""
 
     def __init__(self, name: str, root: Path, calls: list[tuple[str, ...]] | None = None) -> None:

@@ -4,7 +4,7 @@ Time to release (< 4 weeks), hotfix time (< 4 h), rollback time (< 1 h), post-re
 --bug-window days after a release, < 3), rollback rate (< 5%) and 7-day adoption (> 50%, only with --adoption).
 Releases are the final `v<SemVer>` tags (prereleases are not releases); --since-days N keeps those tagged in the
 last N days. Channel history (channels/history.jsonl), releases/, quarantine/ and rollback_log.jsonl come from the
-update server: --server-root DIR (a local folder) or --config F (update_server_config.json, its first enabled
+update server: --server-root DIR (a local folder) or --servers F (update_server_config.json, its first enabled
 server). Without either, the KPIs that need the server say "no data". --adoption FILE is a snapshot of active
 installs per version, watch-health's feed shape {"versions": {"1.2.0": {"sessions": N}}} (or "update_checks").
 
@@ -25,7 +25,8 @@ from typing import Any
 
 from releng import cli, config, git
 from releng.errors import BadInput
-from releng.server.transport import LocalTransport, Transport
+from releng.server.local import LocalTransport
+from releng.server.transport import Transport
 from releng.validation import metric_sources, metrics
 
 DEFAULTS: dict[str, Any] = {"bug_window_days": 14, "bug_types": ["fix"], "since_days": None}
@@ -38,30 +39,30 @@ def _positive(value: object, what: str, where: str) -> int:
 
 
 def open_records(args: argparse.Namespace) -> tuple[metric_sources.ServerRecords | None, Transport | None]:
-    """The update server's records from --server-root or the first enabled server of --config (None: neither)."""
-    if args.server_root and args.config:
-        raise BadInput("--server-root and --config name the server twice: give one")
+    """The update server's records from --server-root or the first enabled server of --servers (None: neither)."""
+    if args.server_root and args.servers:
+        raise BadInput("--server-root and --servers name the server twice: give one")
     channels: tuple[str, ...] = ()
     if args.server_root:
         root = Path(args.server_root)
         if not root.is_dir():
             raise BadInput("no such update server root", args.server_root)
         t: Transport = LocalTransport(str(root), root)
-    elif args.config:
-        from releng.server import layout, transport
+    elif args.servers:
+        from releng.server import connect, layout
 
-        cfg = layout.load_config(args.config)
+        cfg = layout.load_config(args.servers)
         specs = [s for s in cfg["servers"] if s.get("enabled", True)]
         if not specs:
-            raise BadInput("no enabled server", args.config)
+            raise BadInput("no enabled server", args.servers)
         spec, channels = specs[0], tuple(cfg["channels"])
         if spec["transport"] == "local":
             root = Path(spec["root"]).expanduser()
             if not root.is_dir():
-                raise BadInput(f"the update server root {spec['root']} does not exist", args.config)
+                raise BadInput(f"the update server root {spec['root']} does not exist", args.servers)
             t = LocalTransport(f"{spec['name']} ({root})", root)
         else:
-            t = transport.open_server(spec)
+            t = connect.open_server(spec)
     else:
         return None, None
     return metric_sources.read_server(t, channels), t
@@ -69,7 +70,7 @@ def open_records(args: argparse.Namespace) -> tuple[metric_sources.ServerRecords
 
 def _run(args: argparse.Namespace) -> int:
     repo = git.toplevel(args.repo or ".")
-    cfg = config.load(repo)
+    cfg = config.load(repo, args.config)
     settings = config.merged(DEFAULTS, config.section(cfg, "metrics"))
     prefix = config.section(cfg, "versioning").get("tag_prefix", "v")
     window = _positive(args.bug_window if args.bug_window is not None else settings["bug_window_days"],
@@ -85,10 +86,12 @@ def _run(args: argparse.Namespace) -> int:
     adoption = metric_sources.read_adoption(args.adoption) if args.adoption else None
     server, t = open_records(args)
     try:
-        releases, fixes = metric_sources.read_releases(repo, prefix, bug_types, window * metrics.DAY)
+        releases, fixes, warnings = metric_sources.read_releases(repo, prefix, bug_types, window * metrics.DAY)
     finally:
         if t is not None:
             t.close()
+    for warning in warnings:
+        cli.warn(warning)
     body = metrics.measure(releases, fixes, server, adoption, now=now, since_days=since, bug_window_days=window,
                            repository=repo.name, tag_prefix=prefix)
     text = cli.emit(args, "metrics", body)
@@ -141,20 +144,17 @@ def _cols(cells: Sequence[str], widths: Sequence[int] = (12, 11, 8, 11, 5, 12, 8
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.parser(__doc__, prog="release-metrics", common=False)
-    parser.add_argument("--repo", metavar="PATH", help="repository (default: git top-level of the cwd)")
-    server = parser.add_argument_group("update server (one of)")
-    server.add_argument("--server-root", metavar="DIR", help="a local update server root folder")
-    server.add_argument("--config", metavar="FILE", help="update_server_config.json: its first enabled server")
+    parser = cli.parser(__doc__, prog="release-metrics")
+    out = cli.add_output(parser, "the releng/metrics document")
+    out.add_argument("--html", metavar="FILE", help="write the self-contained HTML dashboard to FILE")
+    cli.add_repository(parser)
+    server = cli.add_servers(parser, required=False)  # its first enabled server; or --server-root, or neither
+    server.add_argument("--server-root", metavar="DIR", help="a local update server root folder (instead of --servers)")
     parser.add_argument("--since-days", type=int, metavar="N", help="only releases tagged in the last N days")
     parser.add_argument("--bug-window", type=int, metavar="DAYS", help="post-release bug window (default 14)")
     parser.add_argument("--adoption", metavar="FILE", help="active installs per version (JSON snapshot)")
     parser.add_argument("--as-of", metavar="TIME",
                         help="the moment bug windows and --since-days count from (RFC 3339; default: now)")
-    out = parser.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="print the releng/metrics document on stdout")
-    out.add_argument("--out", metavar="FILE", help="write the releng/metrics document to FILE ('-' = stdout)")
-    out.add_argument("--html", metavar="FILE", help="write the self-contained HTML dashboard to FILE")
     return cli.run(_run, parser.parse_args(argv))
 
 

@@ -28,15 +28,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from releng import cli, config, documents, git, semver, signing
+from releng import cli, config, documents, git, semver, signing, times
 from releng.errors import BadInput
 from releng.validation import artifact_gates as ga
-from releng.validation import gates
+from releng.validation import checklist, gates
 from releng.versioning import compatibility
 
 HERE = Path(__file__).resolve().parent
@@ -66,14 +65,14 @@ def _public_key(repo: Path, given: str | None, configured: str | None) -> bytes 
     return None
 
 
-def context(args: argparse.Namespace) -> gates.Context:
+def context(args: argparse.Namespace) -> checklist.Context:
     """Read and check every input before any gate runs: bad input is exit 2 naming the file, nothing run."""
     from releng.versioning import version_files
 
     repo = git.toplevel(args.repo or ".")
     cfg = config.load(repo, args.config)
     where = str(config.find(repo, args.config) or "defaults")
-    settings = gates.settings(cfg, where)
+    settings = checklist.settings(cfg, where)
     versioning = config.section(cfg, "versioning", where)
     packaging = config.section(cfg, "packaging", where)
     files = versioning.get("files", [])
@@ -99,7 +98,7 @@ def context(args: argparse.Namespace) -> gates.Context:
     prefix = versioning.get("tag_prefix", "v")
     if not isinstance(prefix, str):
         raise BadInput("tag_prefix must be a string", where)
-    ctx = gates.Context(
+    ctx = checklist.Context(
         repo=repo, profile=args.profile, settings=settings, version=version, prefix=prefix,
         project=project if isinstance(project, str) else None,
         version_files=[version_files.Spec.from_config(e, where) for e in files],
@@ -109,13 +108,13 @@ def context(args: argparse.Namespace) -> gates.Context:
         junit=(Path(args.junit).name, ga.read_junit(Path(args.junit))) if args.junit else None,
         public_key=_public_key(repo, args.public_key, settings["public_key"]),
         contents=contents, packaging=packaging, head=head, branch=git.branch(repo),
-        tags=git.tags(repo, prefix, warn=False))
+        tags=git.tags(repo, prefix))  # its warnings about other tags are not this report's business
     if args.rebuild:
         ctx.rebuild = lambda: rebuild(ctx, args.config, version_path if version_doc else None)
     return ctx
 
 
-def rebuild(ctx: gates.Context, config_file: str | None, version_file: Path | None) -> gates.Outcome:
+def rebuild(ctx: checklist.Context, config_file: str | None, version_file: Path | None) -> checklist.Outcome:
     """Run build-package again (unsigned, same SOURCE_DATE_EPOCH) into a temp folder and compare the artifacts."""
     from releng.packaging import plugin_formats
 
@@ -140,15 +139,15 @@ def rebuild(ctx: gates.Context, config_file: str | None, version_file: Path | No
     return ga.compare_rebuild(doc, rebuilt)
 
 
-def document(ctx: gates.Context, results: list[dict[str, Any]]) -> dict[str, Any]:
+def document(ctx: checklist.Context, results: list[dict[str, Any]]) -> dict[str, Any]:
     """The body of the releng/validation document."""
     counts = {r: sum(1 for g in results if g["result"] == r) for r in ("pass", "fail", "warn", "skip")}
     blocked = [g["id"] for g in results if g["result"] == "fail"]
     return {"project": ctx.project, "version": str(ctx.version), "tag": ctx.tag_name, "commit": ctx.head,
             "branch": ctx.branch, "profile": ctx.profile, "passed": not blocked,
             "summary": {**counts, "blocking_failed": blocked}, "gates": results,
-            "human": gates.human_items(ctx.profile),
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "human": checklist.human_items(ctx.profile),
+            "created_at": times.now_text()}
 
 
 def table(body: dict[str, Any], colour: bool = False) -> str:
@@ -180,7 +179,7 @@ def table(body: dict[str, Any], colour: bool = False) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     if args.write_checklist:
-        text = gates.checklist_markdown()
+        text = checklist.markdown()
         if args.write_checklist == "-":
             sys.stdout.write(text)
         else:
@@ -189,7 +188,7 @@ def _run(args: argparse.Namespace) -> int:
         return cli.OK
     ctx = context(args)
     if args.dry_run:
-        for gate_id, title, _, severity in gates.GATES:
+        for gate_id, title, _, severity in checklist.GATES:
             sys.stdout.write(f"{gate_id:<20} {severity.get(ctx.profile, 'skip (not in profile)'):<22} {title}\n")
         return cli.OK
     body = document(ctx, gates.run_all(ctx))
@@ -205,7 +204,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser(__doc__, prog="validate-release")
-    parser.add_argument("--profile", choices=gates.PROFILES, default="release",
+    cli.add_output(parser, "the releng/validation document")
+    cli.add_dry_run(parser)
+    cli.add_repository(parser)
+    parser.add_argument("--profile", choices=checklist.PROFILES, default="release",
                         help="which gates run and how blocking they are (default: release)")
     parser.add_argument("--dist", metavar="DIR", help="the release folder build-package wrote (default: dist/)")
     parser.add_argument("--public-key", metavar="KEY", help="the trusted release key: base64 of the 32-byte "

@@ -18,8 +18,7 @@ Prints the new version on stdout. Exit 1 when `auto` finds nothing releasable si
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from releng import git, semver  # cli (argparse) and config are imported in main(), once git is walking
@@ -30,95 +29,17 @@ if TYPE_CHECKING:
     import subprocess
     from pathlib import Path
 
-    from releng.versioning import version_files
-
 KINDS = ("major", "minor", "patch", "prerelease", "release", "auto")
-RANK = {"patch": 1, "minor": 2, "major": 3}
-DEFAULTS: dict[str, Any] = {
-    "tag_prefix": "v",
-    "initial_version": "0.1.0",
-    "zero_major_breaking": "minor",  # while major is 0, SemVer item 4 allows breaking changes in a minor bump
-    "minor_types": ["feat"],
-    "patch_types": ["fix", "perf", "refactor", "security", "deprecate", "remove", "revert"],
-    "commit_message": "chore(release): {version}",
-    "files": [],
-}
-
-
-def infer_bump(entries: Iterable[git.LogEntry], settings: dict[str, Any],
-               current: semver.Version) -> tuple[str | None, list[dict[str, Any]]]:
-    """The strongest bump the commits ask for (None: nothing releasable) and the commits that count."""
-    from releng import commits
-
-    best, counted = 0, []
-    minor, patch = set(settings["minor_types"]), set(settings["patch_types"])
-    for entry in entries:
-        if entry.is_merge:
-            continue  # the merged branch's own commits are in the range and decide
-        header = commits.HEADER.fullmatch(commits.subject(entry.message))
-        if header is None or not header["description"].strip():
-            continue
-        kind, breaking = header["type"].lower(), header["bang"] is not None
-        if not breaking and "BREAKING" in entry.message:  # only then are the footers worth parsing
-            parsed = commits.parse(entry.message)
-            breaking = parsed is not None and parsed.breaking
-        rank = 3 if breaking else 2 if kind in minor else 1 if kind in patch else 0
-        if rank == 3 and current.major == 0 and settings["zero_major_breaking"] == "minor":
-            rank = 2
-        if rank:
-            best = max(best, rank)
-            counted.append({"sha": entry.sha, "subject": commits.subject(entry.message), "type": kind,
-                            "scope": (header["scope"] or "").strip() or None, "breaking": breaking})
-    kind = {0: None, 1: "patch", 2: "minor", 3: "major"}[best]
-    return kind, counted
-
-
-def next_version(current: semver.Version, kind: str, pre_id: str | None) -> semver.Version:
-    """`kind` is major/minor/patch/prerelease/release; with a pre_id a major/minor/patch bump opens a prerelease."""
-    if pre_id and kind in RANK:
-        return semver.bump(current, "pre" + kind, pre_id)
-    return semver.bump(current, kind, pre_id)
-
-
-def check_successor(last: semver.Version | None, new: semver.Version) -> None:
-    """Refuse a version that goes backwards from the last tag, or skips one (1.2.3 -> 1.4.0)."""
-    if last is None:
-        return
-    if new <= last:
-        raise BadInput(f"{new} would not be newer than the last release tag's {last}")
-    allowed = {semver.bump(last, k).precedence_key() for k in RANK}
-    if new.core.precedence_key() not in allowed and not (last.prerelease and new.core == last.core):
-        options = ", ".join(str(semver.bump(last, k)) for k in ("patch", "minor", "major"))
-        raise BadInput(f"{new} would skip a version after {last} (next is one of {options}, "
-                       "or a prerelease of one)")
-
-
-def next_build(found: list[version_files.Found], tag_count: int) -> int:
-    """Higher than any build number in the files and than the number of release tags: it never repeats."""
-    return max([tag_count, *(f.build for f in found if f.build is not None)]) + 1
 
 
 def _settings(repo: Path, explicit: str | None) -> tuple[dict[str, Any], str, str | None]:
     from releng import config
+    from releng.versioning import bump
 
     cfg = config.load(repo, explicit)
     where = str(config.find(repo, explicit) or "defaults")
-    settings = config.merged(DEFAULTS, config.section(cfg, "versioning", where))
-    if not isinstance(settings["tag_prefix"], str):
-        raise BadInput("tag_prefix must be a string", where)
     project = cfg.get("project", {}).get("name") if isinstance(cfg.get("project"), dict) else None
-    return settings, where, project
-
-
-def _specs(settings: dict[str, Any], where: str) -> list[version_files.Spec]:
-    from releng.versioning import version_files
-
-    if settings["zero_major_breaking"] not in ("minor", "major"):
-        raise BadInput("zero_major_breaking must be 'minor' or 'major'", where)
-    if not isinstance(settings["files"], list):
-        raise BadInput("[[versioning.files]] must be an array of tables", where)
-    semver.parse(str(settings["initial_version"]), f"{where}: initial_version")
-    return [version_files.Spec.from_config(e, where) for e in settings["files"]]
+    return bump.settings(cfg, where), where, project
 
 
 def _start_checks(repo: Path) -> list[subprocess.Popen[str]]:
@@ -156,38 +77,28 @@ def _run(args: argparse.Namespace, started: list[git.HistoryQuery] | None = None
             query.close()
         query = git.HistoryQuery(repo, prefix)  # the early guess was wrong: another prefix, --repo abbreviated
         started.append(query)
-    from releng import commits  # noqa: F401 - imported while git works, used below
-    from releng.versioning import version_files  # noqa: F401
+    from releng import commits, times  # noqa: F401 - while git works; commits is used by bump.decide
+    from releng.versioning import bump, version_files
 
-    specs = _specs(settings, where)
+    specs = [version_files.Spec.from_config(e, where) for e in settings["files"]]
     _check_repository(repo, args, probes)
     texts = {s.path: version_files.read_text(repo, s) for s in specs}
     found = [version_files.read(s, texts[s.path]) for s in specs]
     full, core = version_files.agreed_version(found)
-    all_tags, last, since = query.result()
-    if last is not None and core is not None and core < last.version.core:
-        raise BadInput(f"version files say {full or core} but HEAD is already past tag {last.name}")
-    current = full or (last.version if last and core == last.version.core else None) or core
-    if current is None:
-        current = last.version if last else semver.parse(settings["initial_version"])
-
-    counted: list[dict[str, Any]] = []
-    kind = args.kind
-    if kind == "auto":
-        inferred, counted = infer_bump(since, settings, current)
-        if last is None:
-            kind, new = "initial", semver.parse(settings["initial_version"])
-        elif inferred is None:
-            cli.info(args, f"nothing releasable since {last.name}: no feat, fix or breaking commits")
-            return cli.NEGATIVE
-        else:
-            kind, new = inferred, next_version(current, inferred, args.pre_id)
-    else:
-        new = next_version(current, kind, args.pre_id)
-    if f"{prefix}{new}" in all_tags:
+    history = query.result()
+    for warning in history.warnings:
+        cli.warn(warning)
+    last = history.last
+    current = bump.current_version(full, core, last, settings["initial_version"])
+    kind, new, counted = bump.decide(args.kind, current, last, history.since, settings, args.pre_id)
+    if new is None:
+        cli.info(args, f"nothing releasable since {last.name if last else 'the start'}: no feat, fix or breaking "
+                 "commits")
+        return cli.NEGATIVE
+    if f"{prefix}{new}" in history.tags:
         raise BadInput(f"tag {prefix}{new} already exists")
-    check_successor(last.version if last else None, new)
-    build = next_build(found, len(all_tags))
+    bump.check_successor(last.version if last else None, new)
+    build = bump.next_build((f.build for f in found), len(history.tags))
     numbers = version_files.numeric(new, build, strict=False)
 
     changes = {s.path: version_files.rewrite(s, texts[s.path], new, build) for s in specs}
@@ -198,7 +109,7 @@ def _run(args: argparse.Namespace, started: list[git.HistoryQuery] | None = None
         "numeric": numbers.as_dict(),
         "files": [{"path": s.path, "format": s.format, "changed": changes[s.path] != texts[s.path]}
                   for s in specs],
-        "commits": counted, "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "commits": counted, "created_at": times.now_text(),
         "dry_run": bool(args.dry_run),
     }
     if args.dry_run:
@@ -255,8 +166,9 @@ def _output(args: argparse.Namespace, repo: Path, body: dict[str, Any]) -> None:
 
 
 def _early_query(argv: list[str]) -> list[git.HistoryQuery]:
-    """Start git on the history before argparse is even imported (~25 ms of start-up saved on the hot path): in
-    the --repo the command line names, for the default tag prefix; _run starts again when the guess was wrong."""
+    """Start git on the history before argparse is even imported (start-up saved on the hot path: bench/README.md): in
+    the --repo the command line names, for HistoryQuery's default tag prefix (bump.DEFAULTS' too, not imported
+    yet); _run starts again when the guess was wrong."""
     repo = "."
     for i, arg in enumerate(argv):
         if arg == "--repo" and i + 1 < len(argv):
@@ -264,7 +176,7 @@ def _early_query(argv: list[str]) -> list[git.HistoryQuery]:
         elif arg.startswith("--repo="):
             repo = arg[len("--repo="):]
     try:
-        return [] if "-h" in argv or "--help" in argv else [git.HistoryQuery(repo, DEFAULTS["tag_prefix"])]
+        return [] if "-h" in argv or "--help" in argv else [git.HistoryQuery(repo)]
     except RelengError:  # git missing: _run says so, with its exit code
         return []
 
@@ -283,6 +195,9 @@ def _main(argv: list[str], started: list[git.HistoryQuery]) -> int:
     from releng import cli
 
     parser = cli.parser(__doc__, prog="bump-version")
+    cli.add_output(parser, "the releng/version document")
+    cli.add_dry_run(parser)
+    cli.add_repository(parser)
     parser.add_argument("kind", choices=KINDS, help="the bump, or auto to infer it from the commits")
     parser.add_argument("--pre-id", metavar="ID", help="open or continue a prerelease with this label (rc, beta)")
     parser.add_argument("--commit", action="store_true", help='commit the version files ("chore(release): X")')

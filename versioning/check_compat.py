@@ -214,12 +214,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = cli.parser(__doc__, prog="check-compat", common=False)
+    parser = cli.parser(__doc__, prog="check-compat")
     base = argparse.ArgumentParser(add_help=False)
     base.add_argument("--matrix", metavar="FILE", default=str(DEFAULT_MATRIX),
                       help="the matrix (default: compatibility_matrix.json beside the script)")
     js = argparse.ArgumentParser(add_help=False, parents=[base])
-    js.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    cli.add_output(js, "the result as JSON", out=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("validate", parents=[base], help="check the matrix (exit 2 on a problem)",
                    description="Exit 0, or 2 with the first problem and its JSON path.")

@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if semver.is_valid(args[1]) else 1
     from releng import cli
 
-    parser = cli.parser(__doc__, prog="semver-tool", common=False)
+    parser = cli.parser(__doc__, prog="semver-tool")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("valid", help="exit 0 if VERSION is valid SemVer 2.0.0, else 1")
     p.add_argument("version")

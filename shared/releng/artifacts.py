@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from releng import signing
+from releng import names, signing
 from releng.errors import BadInput, RelengError
 
 SUMS, SIG, DOCUMENT = "SHA256SUMS", "SHA256SUMS.sig", "artifacts.json"
-_LINE = re.compile(r"([0-9a-f]{64}) [ *]([A-Za-z0-9][A-Za-z0-9._+~-]*)")
-SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]*")
+_LINE = re.compile(rf"([0-9a-f]{{64}}) [ *]({names.SAFE_NAME.pattern})")
 
 
 class Failed(RelengError):
@@ -47,10 +46,10 @@ class Artifact:
 
 
 def artifact_name(name: str, version: str, platform: str, arch: str, kind: str) -> str:
-    """`<name>-<version>-<platform>-<arch>.<ext>` (issue 4), checked to be a plain, safe file name."""
+    """`<name>-<version>-<platform>-<arch>.<ext>` (docs/packaging.md), checked to be a plain, safe file name."""
     file = f"{name}-{version}-{platform}-{arch}.{kind}"
-    if not SAFE_NAME.fullmatch(file):
-        raise BadInput(f"artifact name {file!r} would hold characters outside [A-Za-z0-9._+~-]")
+    if not names.is_safe_name(file):
+        raise BadInput(f"artifact name {file!r} is not a plain file name ({names.RULE})")
     return file
 
 
@@ -63,7 +62,7 @@ def parse_sums(text: str, where: str = SUMS) -> dict[str, str]:
     out: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), 1):
         m = _LINE.fullmatch(line)
-        if m is None or m[2] in (SUMS, SIG, DOCUMENT) or m[2] in out:
+        if m is None or not names.is_safe_name(m[2]) or m[2] in (SUMS, SIG, DOCUMENT) or m[2] in out:
             raise Failed(f"malformed or duplicate line {number}", where)
         out[m[2]] = m[1]
     if not out:
@@ -148,7 +147,7 @@ def _check_document(doc: Mapping[str, Any], listed: Mapping[str, str], sums: byt
         extra = sorted(set(entries) ^ set(listed))
         raise Failed(f"{DOCUMENT} and {SUMS} list different files ({', '.join(extra[:3])})", where)
     for path, a in entries.items():
-        if not isinstance(path, str) or not SAFE_NAME.fullmatch(path):
+        if not names.is_safe_name(path):
             raise Failed(f"unsafe artifact path {path!r}", where)
         if a.get("sha256") != listed[path]:
             raise Failed(f"the sha256 of {path} differs from {SUMS}", where)

@@ -1,6 +1,12 @@
-"""Shared command-line conventions: common flags, exit codes, one-line errors, output of documents.
+"""Shared command-line conventions: the option groups, exit codes, one-line errors, output of results.
 
 Exit codes (DESIGN.md): 0 done, 1 a negative answer, 2 bad usage or input, 3 internal error, 130 interrupted.
+
+One vocabulary, defined here once (docs/conventions.md has the table of which command has which group):
+`parser()` gives every command `-q`/`-v`/`--debug`; a command then adds only the groups it uses, so no flag is
+accepted and ignored: `add_output` (`--json`, `--out FILE`), `add_dry_run` (`--dry-run`), `add_repository`
+(`--repo PATH`, `--config FILE` = releng.toml / `[tool.releng]`) and `add_servers` (`--servers FILE` = the
+update-server JSON). `emit` writes a `releng/<name>` document for --json/--out, `emit_json` a plain JSON object.
 """
 
 from __future__ import annotations
@@ -16,24 +22,65 @@ from releng.errors import RelengError
 OK, NEGATIVE, BAD_INPUT, INTERNAL, INTERRUPTED = 0, 1, 2, 3, 130
 
 
-def parser(doc: str | None, prog: str, *, common: bool = True) -> argparse.ArgumentParser:
-    """An ArgumentParser whose description is the script's docstring, with the shared flags."""
+def parser(doc: str | None, prog: str) -> argparse.ArgumentParser:
+    """An ArgumentParser whose description is the script's docstring, with -q, -v and --debug (every command)."""
     p = argparse.ArgumentParser(
         prog=prog,
         description=doc,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    if common:
-        g = p.add_argument_group("common options")
-        g.add_argument("--json", action="store_true", help="print the result document on stdout")
-        g.add_argument("--out", metavar="FILE", help="write the result document to FILE ('-' = stdout)")
-        g.add_argument("--dry-run", action="store_true", help="change nothing; print what would change")
-        g.add_argument("--repo", metavar="PATH", help="repository (default: git top-level of the cwd)")
-        g.add_argument("--config", metavar="FILE", help="config file (default: releng.toml, pyproject)")
     p.add_argument("-q", "--quiet", action="count", default=0, help="say less")
     p.add_argument("-v", "--verbose", action="count", default=0, help="say more")
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     return p
+
+
+def add_output(p: argparse.ArgumentParser, what: str = "the result document", *,
+               out: bool = True) -> argparse._ArgumentGroup:
+    """--json (print `what` on stdout) and --out FILE (write it; '-' = stdout), for `emit` or `emit_json`.
+
+    `out=False` for the few commands whose result is only ever printed (their --json predates --out)."""
+    g = p.add_argument_group("output")
+    g.add_argument("--json", action="store_true", help=f"print {what} on stdout")
+    if out:
+        g.add_argument("--out", metavar="FILE", help=f"write {what} to FILE ('-' = stdout)")
+    return g
+
+
+def add_dry_run(p: argparse.ArgumentParser) -> None:
+    """--dry-run, for commands that change something (files, tags, servers)."""
+    p.add_argument("--dry-run", action="store_true", help="change nothing; print what would change")
+
+
+def add_repository(p: argparse.ArgumentParser, *, repo: bool = True) -> argparse._ArgumentGroup:
+    """--repo PATH and --config FILE (the releng config: never the update-server JSON, which is --servers).
+
+    `repo=False` for a command that names its repository with a flag of its own (build-package --source)."""
+    g = p.add_argument_group("repository")
+    if repo:
+        g.add_argument("--repo", metavar="PATH", help="the repository (default: the git top level of the cwd)")
+    g.add_argument("--config", metavar="FILE", help="releng config (default: releng.toml at the repository root, "
+                   "else [tool.releng] in its pyproject.toml)")
+    return g
+
+
+def add_servers(p: argparse.ArgumentParser, *, default: str | os.PathLike[str] | None = None,
+                required: bool | None = None) -> argparse._ArgumentGroup:
+    """--servers FILE: the update servers' JSON config (distribution/update_server_config.json's shape).
+
+    Required unless a `default` is given (or `required=False`: a command that also works without servers)."""
+    required = default is None if required is None else required
+    if required and default is not None:
+        raise ValueError("a required --servers has no default")
+    if default is not None:
+        folder, name = os.path.split(os.fspath(default))
+        what = f"JSON (default: the shipped {os.path.basename(folder)}/{name})"
+    else:
+        what = f"JSON like distribution/update_server_config.json ({'required' if required else 'optional'})"
+    g = p.add_argument_group("update servers")
+    g.add_argument("--servers", metavar="FILE", required=required, default=None if default is None else str(default),
+                   help=f"the update servers' config, {what}")
+    return g
 
 
 def run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace, *, no_gc: bool = False) -> int:
@@ -92,13 +139,34 @@ def color(stream: TextIO) -> bool:
 
 
 def emit(args: argparse.Namespace, name: str, body: Mapping[str, Any]) -> str | None:
-    """Honour --json and --out for a result document: both get exactly the same bytes."""
+    """Honour --json and --out for a `releng/<name>` result document: both get exactly the same bytes."""
+    from releng import documents
+
+    if not _wanted(args):
+        return None
+    return _write(args, documents.dumps(name, body))
+
+
+def emit_json(args: argparse.Namespace, body: Mapping[str, Any], *, indent: int | None = 2) -> str | None:
+    """Honour --json and --out for a plain JSON object (a summary that is no `releng/` document), keys sorted.
+
+    `indent=None` gives one line per result, for a command that prints one per check (watch-health)."""
+    import json
+
+    if not _wanted(args):
+        return None
+    return _write(args, json.dumps(body, indent=indent, sort_keys=True) + "\n")
+
+
+def _wanted(args: argparse.Namespace) -> bool:
+    return bool(getattr(args, "out", None) or getattr(args, "json", False))
+
+
+def _write(args: argparse.Namespace, text: str) -> str:
+    """The same bytes to --out FILE (atomically; '-' = stdout) and to stdout for --json."""
     from releng import documents
 
     out = getattr(args, "out", None)
-    if not out and not getattr(args, "json", False):
-        return None
-    text = documents.dumps(name, body)
     if out and out != "-":
         documents.write_text_atomic(out, text)
     if getattr(args, "json", False) or out == "-":

@@ -3,7 +3,8 @@
 Every document is `{"schema": "releng/<name>", "schema_version": N, ...}`. Readers refuse another name, a newer
 version, or malformed JSON (exit 2); older versions are upgraded by `_UPGRADES` so code sees one shape only.
 Full JSON Schema validation (shared/releng/schemas/) runs in tests and in validate-release, not here: importing
-jsonschema alone costs ~110 ms.
+jsonschema alone would cost more than most commands take (bench/README.md). `load_json` reads the other JSON files
+(the update-server config, telemetry snapshots) with a size cap and one-line errors.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ SCHEMA_VERSIONS: dict[str, int] = {
     "metrics": 1,
     "compatibility": 1,
 }
+JSON_CAP = 16 << 20  # inputs are read with a size cap (DESIGN.md): no config or snapshot comes near 16 MiB
 # name -> {old version: function turning it into version old+1}
 _UPGRADES: dict[str, dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
 
@@ -37,8 +39,8 @@ _UPGRADES: dict[str, dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
 def dumps(name: str, body: Mapping[str, Any]) -> str:
     """The document's canonical text: stamped, one top-level key a line, one list item a line, UTF-8 kept.
 
-    Not `json.dumps(indent=2)`: with an indent, json falls back to its pure-Python encoder, 60 ms for the 5,000
-    commits of a big release; this layout uses the C encoder for each value and still diffs line by line.
+    Not `json.dumps(indent=2)`: with an indent, json falls back to its pure-Python encoder, slow for the commits
+    of a big release (bench/README.md); this layout uses the C encoder for each value and still diffs line by line.
     """
     doc = {"schema": f"releng/{name}", "schema_version": SCHEMA_VERSIONS[name]}
     doc.update({k: v for k, v in body.items() if k not in ("schema", "schema_version")})
@@ -57,11 +59,12 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def dumps_soon(name: str, body: Mapping[str, Any], fork: bool = True) -> Callable[[], str]:
+def dumps_in_child(name: str, body: Mapping[str, Any], fork: bool = True) -> Callable[[], str]:
     """`dumps` run by a forked child (if `fork`), beside the caller's own work; call the result for the text.
 
-    For big documents: encoding holds the GIL (a thread would not help) and takes ~100 ms for the 13 MB changes
-    document of 100,000 commits, which the other core can do while the caller renders something else. `body` must
+    For big documents: encoding holds the GIL (a thread would not help), and for the changes document of 100,000
+    commits it is long enough (bench/README.md) to be worth giving to the other core while the caller renders
+    something else. `body` must
     not change until the text is taken. The child shares the caller's memory copy-on-write, writes the UTF-8 text
     into an unnamed temporary file and leaves with os._exit (no atexit handler or buffered output runs twice).
     Without fork, or if the child fails, the text is made in this process instead.
@@ -139,6 +142,30 @@ def loads(text: str, name: str, where: str = "<string>") -> dict[str, Any]:
         doc["schema_version"] = version
     result: dict[str, Any] = doc
     return result
+
+
+def load_json(path: Path | str, what: str, cap: int = JSON_CAP) -> Any:
+    """A whole JSON file that is not a releng document (a config, a telemetry snapshot), read with a size cap.
+
+    BadInput in one line naming `what` and the path: "no such <what>", "cannot read <what>: ...", "<what> is larger
+    than N bytes", "corrupt <what>: malformed JSON at line L column C". The caller checks the shape.
+    """
+    where = str(path)
+    try:
+        with Path(path).open("rb") as f:
+            data = f.read(cap + 1)
+    except FileNotFoundError:
+        raise BadInput(f"no such {what}", where) from None
+    except OSError as e:
+        raise BadInput(f"cannot read {what}: {e.strerror or e}", where) from None
+    if len(data) > cap:
+        raise BadInput(f"{what} is larger than {cap} bytes", where)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadInput(f"corrupt {what}: not UTF-8", where) from None
+    except json.JSONDecodeError as e:
+        raise BadInput(f"corrupt {what}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", where) from None
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:

@@ -77,9 +77,9 @@ def toplevel(path: Path | str = ".") -> Path:
 def log(repo: Path | str, revisions: Sequence[str] = ("HEAD",), *extra: str) -> Iterator[LogEntry]:
     """Stream commits (newest first) from one `git log -z` process; `extra` adds options like --first-parent.
 
-    git writes to a temporary file that is read while it grows, not to a pipe: through a pipe git took 1.0-1.4 s
-    for 100,000 commits here, to a file 0.63 s, the time of `git log > /dev/null`; and Python parses what is
-    there while git writes the rest, on another core.
+    git writes to a temporary file that is read while it grows, not to a pipe: through a pipe git is much slower
+    for a big history, to a file it takes the time of `git log > /dev/null` (bench/README.md); and Python parses
+    what is there while git writes the rest, on another core.
     """
     cmd = ["git", "-C", str(repo), "-c", "log.showSignature=false", "log", "-z", "--no-color",
            f"--format={_LOG_FORMAT}", *extra, *revisions, "--"]
@@ -181,29 +181,30 @@ def _entry(record: bytes) -> LogEntry:
     return LogEntry(sha, tuple(parents.split()), int(ts), author, message)
 
 
-def tags(repo: Path | str, prefix: str = "v", *, merged: str | None = None,
-         warn: bool = True) -> list[Tag]:
-    """SemVer tags `<prefix>X.Y.Z`, sorted by precedence; other tags are skipped with a warning.
+class Tags(list[Tag]):
+    """Release tags sorted by precedence, and a warning (for the script to print) for each other tag skipped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warnings: list[str] = []
+
+
+def tags(repo: Path | str, prefix: str = "v", *, merged: str | None = None) -> Tags:
+    """SemVer tags `<prefix>X.Y.Z`, sorted by precedence; other tags are skipped, each with a warning in `.warnings`.
 
     `merged="HEAD"` keeps only tags reachable from HEAD (one `for-each-ref` process either way).
     """
     fmt = "%00".join(["%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)",
                       "%(*objecttype)", "%(creatordate:unix)"])
-    args = ["for-each-ref", f"--format={fmt}"]
-    if merged:
-        args.append(f"--merged={merged}")
-    out = run(repo, *args, "refs/tags")
-    found: list[Tag] = []
+    out = run(repo, "for-each-ref", f"--format={fmt}", *([f"--merged={merged}"] if merged else []), "refs/tags")
+    found = Tags()
     nested: list[int] = []
     for line in out.split("\n"):  # not splitlines(): a ref name may contain U+2028, U+0085...
         if not line:
             continue
         name, objtype, obj, peeled, peeled_type, date = line.split("\0")
         if not name.startswith(prefix) or not semver.is_valid(name[len(prefix):]):
-            if warn:
-                from releng import cli
-
-                cli.warn(f"ignoring tag {name!r}: not {prefix}<SemVer>")
+            found.warnings.append(f"ignoring tag {name!r}: not {prefix}<SemVer>")
             continue
         annotated = objtype == "tag"
         if annotated and peeled_type == "tag":  # a tag of a tag: %(*objectname) peeled one level only
@@ -215,8 +216,7 @@ def tags(repo: Path | str, prefix: str = "v", *, merged: str | None = None,
         answers = run(repo, "cat-file", "--batch-check=%(objectname)", input=query).split("\n")
         for i, sha in zip(nested, answers, strict=False):  # answers end with an empty line
             if sha and " " not in sha:  # else "<name> missing": not a commit at the bottom, keep the object
-                t = found[i]
-                found[i] = Tag(t.name, t.version, sha, t.timestamp, t.annotated)
+                found[i] = found[i]._replace(commit=sha)
     found.sort(key=lambda t: t.version.precedence_key())
     return found
 
@@ -278,15 +278,16 @@ class History(NamedTuple):
     tags: frozenset[str]  # every release tag's name, reachable or not
     last: Release | None
     since: list[LogEntry]
+    warnings: list[str]  # one per tag skipped (not <prefix><SemVer>), for the script to print
 
 
 _TAG_FIELDS = "%00".join(["%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)"])
 _SLOP = 5  # commits older than every unreleased one read before stopping, as git's own range walks do
 
 
-def _release_tags(repo: Path | str, output: str, prefix: str) -> dict[str, list[str]]:
+def _release_tags(repo: Path | str, output: str, prefix: str, warnings: list[str]) -> dict[str, list[str]]:
     """Commit -> the release tags on it, from a for-each-ref listing (thousands of tags in an old project: the
-    common X.Y.Z is told apart without a full SemVer parse); other tags are skipped with a warning."""
+    common X.Y.Z is told apart without a full SemVer parse); other tags are skipped, with a line in `warnings`."""
     on: dict[str, list[str]] = {}
     nested: list[tuple[str, str]] = []
     cut = len(prefix)
@@ -295,9 +296,7 @@ def _release_tags(repo: Path | str, output: str, prefix: str) -> dict[str, list[
             continue
         name, objtype, obj, peeled, peeled_type = line.split("\0")
         if not name.startswith(prefix) or not (_plain(name[cut:]) or semver.is_valid(name[cut:])):
-            from releng import cli
-
-            cli.warn(f"ignoring tag {name!r}: not {prefix}<SemVer>")
+            warnings.append(f"ignoring tag {name!r}: not {prefix}<SemVer>")
         elif objtype == "tag" and peeled_type == "tag":  # a tag of a tag: %(*objectname) peeled one level only
             nested.append((name, peeled))
         else:
@@ -321,8 +320,9 @@ class HistoryQuery:
     contains: gen-changelog's Unreleased), newest first.
 
     Starting the query launches `git log HEAD` and the tag listing side by side while the caller imports and reads
-    files. The log needs no refs, so it streams at once (`describe` or `--not --tags` first spend ~45 ms loading
-    and peeling thousands of tags); it is read until every unreleased commit's ancestry has met a release tag.
+    files. The log needs no refs, so it streams at once (`describe` or `--not --tags` first spend a while loading
+    and peeling thousands of tags: bench/README.md); it is read until every unreleased commit's ancestry has met a
+    release tag.
     git lists commits newest first by committer date, a parent after a child: once a commit older than every
     unreleased one has come, all newer ones have, so reading stops (a few commits later, as git's own range walks
     do for skewed clocks). A parent seen dated after its child makes it read the whole history instead.
@@ -346,8 +346,9 @@ class HistoryQuery:
             early.append(_entry(record))
             if len(early) % 128 == 0 and self._listing.proc and self._listing.proc.poll() is not None:
                 break
+        warnings: list[str] = []
         try:
-            on = _release_tags(self.repo, self._listing.text(), self.prefix)
+            on = _release_tags(self.repo, self._listing.text(), self.prefix, warnings)
         except RelengError:
             self.close()
             raise
@@ -380,7 +381,7 @@ class HistoryQuery:
         boundary = {p for e in since for p in e.parents if p in on} if since else set(tagged[:1])
         found = [Release(n, semver.parse(n[len(self.prefix):]), c) for c in boundary for n in on[c]]
         last = max(found, key=lambda r: r.version.precedence_key()) if found else None
-        return History(names, last, since)
+        return History(names, last, since, warnings)
 
 
 def history(repo: Path | str, prefix: str = "v") -> History:

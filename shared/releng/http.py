@@ -4,17 +4,21 @@ The services we call (Cloudflare, GitHub, Slack-compatible webhooks) all answer 
 say how long to wait in `Retry-After` (delta-seconds or an HTTP date). Retrying those, and a dropped connection,
 with exponential backoff for a bounded number of attempts is the whole policy; what a final answer *means* is the
 caller's business, so every answer that is not retried comes back as a `Reply`, whatever its status. Headers may
-carry tokens: nothing here prints or logs a request.
+carry tokens: nothing here prints or logs a request, and no message names the URL (a webhook URL is a secret).
+
+Sent with requests (the library check-update and watch-health use), imported on the first call so that the
+commands which never send anything, the commit hook first, do not pay for it. The session ignores ~/.netrc, which
+would replace the caller's `Authorization` header, and takes proxies from the environment as urllib did.
 """
 
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
-from email.utils import parsedate_to_datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import requests
 
 MAX_WAIT = 60.0  # never sleep longer than this for one retry, whatever Retry-After says
 
@@ -46,27 +50,53 @@ def send(method: str, url: str, *, data: bytes | None = None, headers: Mapping[s
          retry: Callable[[Reply], bool] = overloaded,
          describe: Callable[[Reply], str] = lambda r: f"HTTP {r.status}") -> Reply:
     """Send one request, retrying while `retry(reply)` says so or the connection fails; the first final Reply."""
+    import requests
+
     last = ""
     reply: Reply | None
-    for attempt in range(1, attempts + 1):
-        req = urllib.request.Request(url, data=data, method=method, headers=dict(headers or {}))
-        wait = backoff * 2 ** (attempt - 1)
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - https or a test URL
-                reply = Reply(resp.status, resp.read(), dict(resp.headers.items()), attempt)
-        except urllib.error.HTTPError as e:
-            reply = Reply(e.code, e.read(), dict(e.headers.items()) if e.headers else {}, attempt)
-        except (urllib.error.URLError, OSError) as e:
-            last = f"connection failed: {getattr(e, 'reason', e)}"
-            reply = None
-        if reply is not None:
-            if not retry(reply):
-                return reply
-            wait = retry_after(reply.headers.get("Retry-After"), wait)
-            last = describe(reply)
-        if attempt < attempts:
-            sleep(min(wait, MAX_WAIT))
+    with _session(url) as session:
+        for attempt in range(1, attempts + 1):
+            wait = backoff * 2 ** (attempt - 1)
+            try:
+                with session.request(method, url, data=data, headers=dict(headers or {}), timeout=timeout) as resp:
+                    reply = Reply(resp.status_code, resp.content, resp.headers, attempt)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+                last = f"connection failed: {_reason(e)}"
+                reply = None
+            if reply is not None:
+                if not retry(reply):
+                    return reply
+                wait = retry_after(reply.headers.get("Retry-After"), wait)
+                last = describe(reply)
+            if attempt < attempts:
+                sleep(min(wait, MAX_WAIT))
     raise GaveUp(attempts, last)
+
+
+def _session(url: str) -> requests.Session:
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # no ~/.netrc credentials in place of the caller's headers, no REQUESTS_CA_BUNDLE
+    session.proxies = requests.utils.get_environ_proxies(url)  # HTTPS_PROXY / NO_PROXY still apply
+    return session
+
+
+def _reason(error: BaseException) -> str:
+    """Why a connection failed (`Connection refused`), without the URL requests and urllib3 put in their messages."""
+    todo: list[object] = [error]
+    seen: set[int] = set()
+    while todo:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.strerror:  # the socket's own error, under requests' and urllib3's wrappers
+            return e.strerror
+        if isinstance(e, TimeoutError):
+            return "timed out"
+        todo += [getattr(e, "reason", None), e.__cause__, e.__context__, *e.args]
+    return type(error).__name__
 
 
 def retry_after(value: str | None, default: float) -> float:
@@ -76,6 +106,8 @@ def retry_after(value: str | None, default: float) -> float:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    from email.utils import parsedate_to_datetime  # for an HTTP date only: email.utils is slow to import
+
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError):

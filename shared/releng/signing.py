@@ -6,8 +6,8 @@ first 16 hex digits of sha256 of those 32 bytes, so a key can be rotated.
 
 Private keys come from a file (PEM PKCS#8 as `openssl genpkey -algorithm ed25519` writes, or OpenSSH as
 `ssh-keygen -t ed25519` writes) or from the value of an environment variable holding that text; never from a
-command-line argument's value (UPDATE_SECURITY item 14: argv is visible to every user through /proc). Nothing here
-prints, logs or formats key material: errors name the file or the variable, never the value.
+command-line argument's value (argv is visible to every user through /proc: docs/security-properties.md #14).
+Nothing here prints, logs or formats key material: errors name the file or the variable, never the value.
 """
 
 from __future__ import annotations

@@ -188,34 +188,35 @@ def test_stale_default_version_document_is_ignored(git_repo, capsys):
     assert list(parsed(changelog(git_repo))) == ["unreleased", "0.2.0", "0.1.0"]
 
 
-@pytest.mark.parametrize(("text", "message"), [
+UNREADABLE_CHANGELOGS = [  # (CHANGELOG.md, message): the error names CHANGELOG.md:<line>
     ("# Changelog\n\n## Version 1.0 (2024)\n", "cannot read section heading"),
     ("## [Unreleased]\n\n## [1.0] - 2024-01-01\n", "names no SemVer version"),
     ("## [Unreleased] - 2024-01-01\n", "the unreleased section has a date"),
     ("## [1.0.0] - 2024-01-01\n\n## [1.0.0] - 2024-01-02\n", "two sections for 1.0.0"),
-])
-def test_unreadable_changelog_is_bad_input_and_untouched(git_repo, capsys, text, message):
-    history(git_repo)
-    git_repo.write("CHANGELOG.md", text)
-    before = git_repo.snapshot()
-    assert gen(git_repo.path) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and message in err and "CHANGELOG.md:" in err
-    assert git_repo.snapshot() == before
-
-
-@pytest.mark.parametrize(("content", "message"), [
+]
+MALFORMED_VERSION_DOCUMENTS = [  # (--version-file v.json, message): the error names the file's path
     ("{not json", "malformed JSON"),
     ('{"schema": "releng/artifacts", "schema_version": 1}', "expected a releng/version document"),
     ('{"schema": "releng/version", "schema_version": 1, "version": "1.2"}', "not a SemVer"),
     ('{"schema": "releng/version", "schema_version": 1}', "not a SemVer 2.0.0 version: ''"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    *(("CHANGELOG.md", text, message) for text, message in UNREADABLE_CHANGELOGS),
+    *(("v.json", content, message) for content, message in MALFORMED_VERSION_DOCUMENTS),
 ])
-def test_malformed_version_document_is_bad_input(git_repo, capsys, content, message):
+def test_unreadable_input_is_bad_input_and_untouched(git_repo, capsys, name, content, message):
+    """A changelog it cannot read, or a --version-file that is no version document: exit 2, an error naming the
+    file, and nothing written."""
     history(git_repo)
-    git_repo.write("v.json", content)
+    git_repo.write(name, content)
     before = git_repo.snapshot()
-    assert gen(git_repo.path, "--version-file", str(git_repo.path / "v.json")) == 2
-    assert message in capsys.readouterr().err
+    args = [] if name == "CHANGELOG.md" else ["--version-file", str(git_repo.path / name)]
+    assert gen(git_repo.path, *args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err
+    assert ("CHANGELOG.md:" if name == "CHANGELOG.md" else f"/{name})") in err
     assert git_repo.snapshot() == before
 
 
@@ -277,13 +278,7 @@ def test_crlf_changelog_keeps_its_bytes(git_repo):
 
 def test_assignment_is_by_containment_across_merges(git_repo):
     """A commit belongs to the lowest tag containing it, wherever the tags sit."""
-    git_repo.commit("feat: base")
-    git_repo.tag("v1.0.0")
-    git_repo.git("checkout", "-q", "-b", "side")
-    git_repo.commit("feat: on the side")
-    git_repo.tag("v1.1.0")
-    git_repo.git("checkout", "-q", "main")
-    git_repo.commit("fix: on main")
+    git_repo.fork("side", "v1.1.0")
     git_repo.git("merge", "-q", "--no-ff", "--no-edit", "side")
     git_repo.commit("fix: after the merge")
     git_repo.tag("v1.2.0", annotated=False)
@@ -323,7 +318,7 @@ def test_a_big_document_encoded_by_a_forked_child_is_the_same(git_repo, capsys, 
 
 def test_dumps_soon_falls_back_when_the_child_fails(monkeypatch):
     body = {"repo_url": None, "tag_prefix": "v", "versions": []}
-    assert documents.dumps_soon("changes", body)() == documents.dumps("changes", body)
+    assert documents.dumps_in_child("changes", body)() == documents.dumps("changes", body)
     broken = {"repo_url": None, "tag_prefix": "v", "versions": [object()]}  # the child cannot encode it
     with pytest.raises(TypeError):
-        documents.dumps_soon("changes", broken)()  # then the parent tries, and says why it cannot
+        documents.dumps_in_child("changes", broken)()  # then the parent tries, and says why it cannot

@@ -2,20 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from testkit import session_key_fixtures
 
-import pytest
-from releng import signing
-from testkit import write_key
-
-
-@pytest.fixture(scope="session")
-def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("key") / "release.pem"
-    write_key(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def key(key_file: Path) -> signing.SigningKey:
-    return signing.load_private_key_file(key_file)
+key_file, key = session_key_fixtures("key_file", "key")  # the PEM's path, and that key loaded

@@ -1,6 +1,6 @@
-"""check-update, black-box (UPDATE_SECURITY items 15-25, 30): the client runs as a subprocess against a repository
-simulator, a real HTTP server on 127.0.0.1 that logs every request and can misbehave. Each test asserts the exit
-code, the state file, the download folder and the request log."""
+"""check-update, black-box (docs/security-properties.md #15-#25, #30): the client runs as a subprocess against a
+repository simulator, a real HTTP server on 127.0.0.1 that logs every request and can misbehave. Each test asserts
+the exit code, the state file, the download folder and the request log."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import signing
+from releng import signing, times
 from releng.server import manifest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -157,7 +157,7 @@ class Repo:
         for k in keys or (KEY.public_b64,):
             args += ["--public-key", k]
         if now is not None:
-            args += ["--now", manifest.format_time(now)]
+            args += ["--now", times.format_time(now)]
         if platform is not None:
             args += ["--platform", platform]
         return subprocess.run([*args, *extra], capture_output=True, text=True, timeout=60)
@@ -216,8 +216,8 @@ def test_update_is_downloaded_verified_and_recorded(repo):
 
 def test_console_command_with_the_real_clock_and_json(repo):
     now = datetime.now(UTC).replace(microsecond=0)
-    repo.publish(repo.payload(issued_at=manifest.format_time(now),
-                              expires_at=manifest.format_time(now + timedelta(days=1))), now=now)
+    repo.publish(repo.payload(issued_at=times.format_time(now),
+                              expires_at=times.format_time(now + timedelta(days=1))), now=now)
     result = repo.run("--json", now=None, exe=[str(Path(sys.executable).parent / "check-update")])
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
@@ -243,7 +243,7 @@ def test_state_file_is_replaced_by_rename(repo):
     assert json.loads(repo.state.read_text())["channels"]["stable"]["manifest_number"] == 11
 
 
-# --- item 15: signatures ----------------------------------------------------------------------------------------
+# --- #15: signatures (docs/security-properties.md) --------------------------------------------------------------
 
 
 def _unsigned(repo: Repo) -> bytes:
@@ -304,7 +304,7 @@ def test_key_rotation_and_keys_from_files(repo, tmp_path):
     accepted(repo, repo.run(keys=(KEY.public_b64, str(key_file))))
 
 
-# --- items 16-17: replay and equal numbers ----------------------------------------------------------------------
+# --- #16, #17: replay and equal numbers (docs/security-properties.md) -------------------------------------------
 
 
 def test_replay_of_an_older_valid_manifest_is_refused(repo):
@@ -334,7 +334,7 @@ def test_same_number_different_bytes_is_refused(repo):
     refused(repo, repo.run(), state)
 
 
-# --- item 18: expiry --------------------------------------------------------------------------------------------
+# --- #18: expiry (docs/security-properties.md) ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("now", "code"), [(EXPIRES - timedelta(seconds=1), 0), (EXPIRES, 2),
@@ -349,7 +349,7 @@ def test_expiry_is_judged_at_one_second(repo, now, code):
         assert "expired" in result.stderr
 
 
-# --- item 19: channel -------------------------------------------------------------------------------------------
+# --- #19: channel (docs/security-properties.md) -----------------------------------------------------------------
 
 
 def test_dev_manifest_served_at_the_stable_url_is_refused(repo):
@@ -370,7 +370,7 @@ def test_channel_cannot_be_inferred(repo):
     assert repo.sim.log == []  # bad usage: nothing fetched
 
 
-# --- item 20: size caps -----------------------------------------------------------------------------------------
+# --- #20: size caps (docs/security-properties.md) ---------------------------------------------------------------
 
 
 def test_oversize_manifest_is_refused_even_when_signed(repo):
@@ -399,7 +399,7 @@ def test_misbehaving_artifact_downloads_are_refused(repo, misbehave):
     elif misbehave == "truncated":
         repo.sim.behaviours[path] = truncated(DATA)
     else:
-        file.write_bytes(DATA.replace(b"1.3.0", b"6.6.6"))  # same size, other bytes (item 21)
+        file.write_bytes(DATA.replace(b"1.3.0", b"6.6.6"))  # same size, other bytes (#21)
     result = repo.run()
     refused(repo, result, None, download_tried=True)
     assert repo.artifact_requests() == [path]
@@ -412,7 +412,7 @@ def test_missing_manifest_or_artifact(repo):
     refused(repo, repo.run(), None, download_tried=True)
 
 
-# --- item 22: the state file ------------------------------------------------------------------------------------
+# --- #22: the state file (docs/security-properties.md) ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("text", [b"", b"{", b"[]", b"null", b'{"channels": {}}',
@@ -455,7 +455,7 @@ def test_a_client_killed_mid_download_leaves_state_and_destination_alone(repo):
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--manifest-url", f"{repo.sim.url}/channels/stable.json",
                              "--public-key", KEY.public_b64, "--current-version", "1.3.0", "--client-id", "c",
                              "--state", str(repo.state), "--download-dir", str(repo.downloads), "--platform", PLATFORM,
-                             "--now", manifest.format_time(NOW)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--now", times.format_time(NOW)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = datetime.now(UTC) + timedelta(seconds=20)
         while path not in repo.sim.log or not any(n.endswith(".part") for n in repo.downloaded()):
@@ -478,7 +478,7 @@ def test_state_of_other_channels_is_kept(repo):
     assert json.loads(repo.state.read_text())["channels"]["beta"] == beta
 
 
-# --- item 23: downgrades ----------------------------------------------------------------------------------------
+# --- #23: downgrades (docs/security-properties.md) --------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("version", "current", "rollback_of", "code"), [
@@ -499,7 +499,7 @@ def test_downgrades(repo, version, current, rollback_of, code):
         refused(repo, result, None, code=1)
 
 
-# --- item 24: unknown fields and schema versions ----------------------------------------------------------------
+# --- #24: unknown fields and schema versions (docs/security-properties.md) --------------------------------------
 
 
 def test_unknown_fields_are_ignored(repo):
@@ -546,7 +546,7 @@ def test_redirects_are_not_followed(repo):
     assert "/elsewhere.tar.gz" not in repo.sim.log
 
 
-# --- item 30: rollout -------------------------------------------------------------------------------------------
+# --- #30: rollout (docs/security-properties.md) -----------------------------------------------------------------
 
 
 def client_with(inside: bool, percent: int, version: str = "1.3.0") -> str:

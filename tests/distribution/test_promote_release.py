@@ -1,7 +1,8 @@
 """promote-release against real servers (a local folder, the session's OpenSSH sshd) and a fake Cloudflare API.
 
-UPDATE_SECURITY items 12 (numbers only grow: a property test over random promote/rollout/halt sequences), 13 (expiry
-window), 14 (the CDN token never printed), 34 (history) and 36 (purge after the swap, never versioned URLs).
+docs/security-properties.md #12 (numbers only grow: a property test over random promote/rollout/halt sequences),
+#13 (expiry window), #14 (the CDN token never printed), #34 (history) and #36 (purge after the swap, never versioned
+URLs).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from releng import times
 from releng._scripts.distribution import promote_release, publish_release
 from releng.server import manifest
 from testkit import CF_TOKEN as TOKEN
@@ -47,7 +49,7 @@ def published(tmp_path_factory, key, key_file) -> Path:
     config = write_config(base / "c.json", local(root))
     for i, v in enumerate(VERSIONS):
         doc = make_release(base / v, key, v, size=4000, seed=i)
-        assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "dev",
+        assert publish_release.main(["--servers", str(config), "--artifacts", str(doc), "--channel", "dev",
                                      "--changes", str(doc.parent / "changes.json"), "--signing-key",
                                      str(key_file), "-q"]) == 0
     return root
@@ -61,7 +63,7 @@ def server(published, tmp_path) -> Path:
 
 
 def promote(config: Path, key_file: Path, version: str, to: str, *extra: str) -> int:
-    return promote_release.main(["--config", str(config), version, "--to", to, "--signing-key", str(key_file),
+    return promote_release.main(["--servers", str(config), version, "--to", to, "--signing-key", str(key_file),
                                  *extra])
 
 
@@ -86,7 +88,7 @@ def test_dev_to_beta_to_stable_with_a_staged_rollout(server, tmp_path, key, key_
     assert beta["artifacts"] == dev["artifacts"] and beta["notes"] == dev["notes"] and "release 1.3.0" in beta["notes"]
     assert beta["artifacts"]["linux-x86_64"]["url"].startswith("https://updates.example/releases/1.3.0/")
     # Item 13: a fresh window of the configured length, within the 14-day maximum.
-    window = manifest.parse_time(beta["expires_at"]) - manifest.parse_time(beta["issued_at"])
+    window = times.parse_time(beta["expires_at"]) - times.parse_time(beta["issued_at"])
     assert window == timedelta(days=7)
     assert promote(config, key_file, "1.3.0", "stable", "--rollout", "10") == 0
     stable = payload(server, key, "stable")
@@ -170,7 +172,7 @@ def test_hotfix_skips_a_channel_and_lowering_needs_force(server, tmp_path, key, 
 def test_bad_input_exits_2_and_changes_nothing(server, tmp_path, key_file, argv, capsys):
     config = write_config(tmp_path / "c.json", local(server))
     before = snapshot(server)
-    assert promote_release.main(["--config", str(config), "--signing-key", str(key_file), *argv]) == 2
+    assert promote_release.main(["--servers", str(config), "--signing-key", str(key_file), *argv]) == 2
     assert snapshot(server) == before
     assert capsys.readouterr().err.startswith("error: ")
 
@@ -200,7 +202,7 @@ def test_promote_over_sftp_and_a_local_mirror(sshd, server, tmp_path, key, key_f
     assert not (remote / "channels" / ".lock").exists()
 
 
-# --- the CDN (items 14, 36) -----------------------------------------------------------------------------------
+# --- the CDN (docs/security-properties.md #14, #36) -----------------------------------------------------------
 
 
 def test_promote_purges_only_mutable_urls_after_the_swap(server, tmp_path, key, key_file, fake_cloudflare, capfd,
@@ -227,7 +229,7 @@ def test_promote_purges_only_mutable_urls_after_the_swap(server, tmp_path, key, 
     assert manifests_seen[-1] == stable.read_bytes()
     assert payload(server, key, "stable")["manifest_number"] == 2
     out = capfd.readouterr()
-    assert TOKEN not in out.out + out.err  # item 14
+    assert TOKEN not in out.out + out.err  # docs/security-properties.md #14
     assert json.loads(out.out)["purged"] == purged[1:]
 
 
@@ -239,7 +241,7 @@ def test_a_missing_cdn_token_is_refused_before_anything_changes(server, tmp_path
     assert snapshot(server) == before
 
 
-# --- item 12: numbers only grow -------------------------------------------------------------------------------
+# --- #12: numbers only grow (docs/security-properties.md) -----------------------------------------------------
 
 OPERATION = st.one_of(
     st.tuples(st.sampled_from(VERSIONS), st.sampled_from(["beta", "stable"]), st.sampled_from(["", "--hotfix"]),
@@ -265,7 +267,7 @@ def test_manifest_numbers_strictly_grow_over_random_operations(published, key, k
                 ["--rollout", percent] if percent else []) + (["--halt"] if kind == "halt" else [])
             path = root / "channels" / f"{channel}.json"
             before = path.read_bytes() if path.exists() else None
-            code = promote_release.main(["--config", str(config), "--signing-key", str(key_file), "-q", *argv])
+            code = promote_release.main(["--servers", str(config), "--signing-key", str(key_file), "-q", *argv])
             assert code in (0, 2)
             after = path.read_bytes() if path.exists() else None
             if code == 2 or after == before:
@@ -274,7 +276,7 @@ def test_manifest_numbers_strictly_grow_over_random_operations(published, key, k
             assert after is not None
             body = payload(root, key, channel)  # a valid signature
             assert body["manifest_number"] > last[channel]
-            manifest.check_expiry_policy(body, manifest.parse_time(body["issued_at"]))
+            manifest.check_expiry_policy(body, times.parse_time(body["issued_at"]))
             last[channel] = body["manifest_number"]
             assert history(root)[-1]["manifest_number"] == body["manifest_number"]
         for channel in ("beta", "stable"):
@@ -316,11 +318,11 @@ def test_a_manifest_close_to_expiry_is_re_signed_on_a_rerun(server, tmp_path, ke
     config = write_config(tmp_path / "c.json", local(server))
     assert promote(config, key_file, "1.3.0", "beta") == 0
     body = payload(server, key, "beta")
-    now = manifest.parse_time(body["issued_at"])
-    body.update(issued_at=manifest.format_time(now - timedelta(days=6, hours=12)),
-                expires_at=manifest.format_time(now + timedelta(hours=12)))
+    now = times.parse_time(body["issued_at"])
+    body.update(issued_at=times.format_time(now - timedelta(days=6, hours=12)),
+                expires_at=times.format_time(now + timedelta(hours=12)))
     (server / "channels" / "beta.json").write_bytes(manifest.sign_payload_bytes(manifest.payload_bytes(body), key))
     assert promote(config, key_file, "1.3.0", "beta") == 0
     fresh = payload(server, key, "beta")
-    assert fresh["manifest_number"] == 2 and manifest.parse_time(fresh["expires_at"]) - now >= timedelta(days=7)
+    assert fresh["manifest_number"] == 2 and times.parse_time(fresh["expires_at"]) - now >= timedelta(days=7)
     assert history(server)[-1]["action"] == "refresh"

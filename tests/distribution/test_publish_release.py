@@ -1,7 +1,8 @@
 """publish-release against real servers: a local folder and the session's OpenSSH sshd (no mocked SSH).
 
-UPDATE_SECURITY items 2-5 and 7-10 (item 6 is in tests/releng/test_transport.py; items 1, 6 and 7 as an HTTP client
-sees them, with kill -9 and resume, are in test_update_server_http.py), plus 12 and 14 as they touch publishing.
+docs/security-properties.md #2-#5 and #7-#10 (#6 is in tests/releng/test_transport.py; #1, #6 and #7 as an HTTP
+client sees them, with kill -9 and resume, are in test_update_server_http.py), plus #12 and #14 as they touch
+publishing.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from releng import artifacts, documents, signing
+from releng import artifacts, documents, files, signing
 from releng._scripts.distribution import publish_release
 from releng.distribution import publish as publishing
-from releng.server import manifest, transport
+from releng.server import local, manifest, transport
 from testkit import CF_TOKEN as CDN_TOKEN
 from testkit import CF_ZONE as ZONE
 from testkit import GH_REPO as REPO
@@ -55,7 +56,7 @@ def closed_port() -> int:
 
 
 def publish(config: Path, doc: Path, key_file: Path, *extra: str, channel: str = "dev") -> int:
-    args = ["--config", str(config), "--artifacts", str(doc), "--channel", channel, "--signing-key", str(key_file)]
+    args = ["--servers", str(config), "--artifacts", str(doc), "--channel", channel, "--signing-key", str(key_file)]
     if (doc.parent / "changes.json").exists():
         args += ["--changes", str(doc.parent / "changes.json")]
     return publish_release.main([*args, *extra])
@@ -127,7 +128,7 @@ def test_publish_over_sftp_then_republish_is_a_no_op(sshd, tmp_path, key, key_fi
     validate_document(record(doc))
     before = snapshot(root)
     time.sleep(0.02)
-    assert publish(config, doc, key_file, "--verify") == 0  # item 3: identical bytes: nothing modified
+    assert publish(config, doc, key_file, "--verify") == 0  # #3: identical bytes: nothing modified
     assert snapshot(root) == before
     rec = record(doc)
     assert rec["servers"][0]["status"] == "unchanged" and rec["servers"][0]["bytes_sent"] == 0
@@ -259,7 +260,7 @@ def test_a_corrupt_partial_upload_is_not_resumed(sshd, tmp_path, key, key_file):
     assert not incoming.exists()
 
 
-class ShortWrites(transport.LocalTransport):
+class ShortWrites(local.LocalTransport):
     """A disk that loses the last byte of one file after the upload: a fault only a check after upload can see."""
 
     def __init__(self, root: Path, victim: str, flip: bool = False) -> None:
@@ -290,7 +291,7 @@ def test_sizes_and_with_verify_hashes_are_checked_before_the_rename(tmp_path, ke
         layout.publish_release(t, "1.2.0", files, "abc", verify=True)
     assert not (root / "releases" / "1.2.0").exists()
     if not flip:
-        assert layout.publish_release(transport.LocalTransport("ok", root), "1.2.0", files, "abc").status \
+        assert layout.publish_release(local.LocalTransport("ok", root), "1.2.0", files, "abc").status \
             == "published"
         assert_published(root, doc)
 
@@ -301,7 +302,7 @@ def test_two_concurrent_publishes_of_one_version(sshd, tmp_path, key, key_file):
     config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
     docs = [make_release(tmp_path / f"in{i}", key, size=4_000_000, seed=10 + i, changes=False) for i in range(2)]
     for attempt in range(3):
-        procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(d),
+        procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--servers", str(config), "--artifacts", str(d),
                                    "--channel", "dev", "--signing-key", str(key_file)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in docs]
         codes = [p.wait(60) for p in procs]
@@ -322,7 +323,7 @@ def test_two_concurrent_publishes_of_the_same_input(sshd, tmp_path, key, key_fil
     root = sshd.fresh_root("same")
     config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
     doc = make_release(tmp_path / "in", key, size=8_000_000, changes=False)
-    procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(doc),
+    procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--servers", str(config), "--artifacts", str(doc),
                                "--channel", "dev", "--signing-key", str(key_file), "--out", str(tmp_path / f"r{i}")],
                               stderr=subprocess.PIPE, text=True) for i in range(2)]
     assert [p.wait(60) for p in procs] == [0, 0], [p.stderr.read() for p in procs]
@@ -338,7 +339,7 @@ def test_manifest_rewrites_never_show_a_truncated_or_unverifiable_file(tmp_path,
 
     from releng.server import transport
 
-    t = transport.LocalTransport("local", tmp_path)
+    t = local.LocalTransport("local", tmp_path)
     transport.mkdirs(t, "channels")
     now = datetime.now(UTC).replace(microsecond=0)
     trusted = {key.key_id: key.public_raw}
@@ -372,7 +373,7 @@ def test_signing_key_from_the_environment_is_never_printed(tmp_path, key_file, c
     key = signing.load_private_key_file(key_file)
     doc = make_release(tmp_path / "dist", key)
     config = write_config(tmp_path / "c.json", {"name": "local", "transport": "local", "root": str(tmp_path / "s")})
-    args = ["--config", str(config), "--artifacts", str(doc), "--channel", "dev", "--json", "-v"]
+    args = ["--servers", str(config), "--artifacts", str(doc), "--channel", "dev", "--json", "-v"]
     assert publish_release.main(args) == 0
     out = capfd.readouterr()
     body = secret.splitlines()[1]
@@ -419,7 +420,7 @@ def test_the_shipped_config_is_valid_and_help_works(command):
     assert proc.returncode == 0 and proc.stdout.startswith("usage: publish-release")
 
 
-# --- CDN purge after the manifest swap (items 35, 36): testkit.FakeCloudflare ----------------------------------
+# --- CDN purge after the manifest swap (#35, #36): testkit.FakeCloudflare --------------------------------------
 
 
 def cdn_config(path: Path, root: Path, api: str) -> Path:
@@ -481,7 +482,7 @@ def test_a_failed_purge_exits_2_after_the_publish_and_a_rerun_purges_again(tmp_p
     assert rec["cdn_purge"] == {"urls": batch, "purged": True, "error": None}
 
 
-# --- GitHub release (item 37): testkit.FakeGitHub ---------------------------------------------------------------
+# --- GitHub release (#37): testkit.FakeGitHub -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("channel", "prerelease"), [("beta", True), ("stable", False)])
@@ -684,7 +685,8 @@ def run_on_pty(cmd: list[str], *, tty: bool) -> tuple[int, str]:
     import pty
     import select
 
-    env = {**os.environ, "COLUMNS": "200"}
+    # A person at a terminal: no CI variable (a CI job's log keeps every redraw, so releng.progress draws none there).
+    env = {**{k: v for k, v in os.environ.items() if k != "CI"}, "COLUMNS": "200"}
     if not tty:
         proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         return proc.returncode, proc.stderr.decode()
@@ -718,7 +720,7 @@ def test_upload_progress_only_on_a_terminal(sshd, tmp_path, key, key_file, tty, 
     root = sshd.fresh_root("pty")
     doc = make_release(tmp_path / "dist", key, size=3_000_000, changes=False)
     config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
-    code, text = run_on_pty([sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(doc),
+    code, text = run_on_pty([sys.executable, str(SCRIPT), "--servers", str(config), "--artifacts", str(doc),
                              "--channel", "dev", "--signing-key", str(key_file), *flags], tty=tty)
     assert code == 0, text
     assert_published(root, doc)
@@ -782,7 +784,7 @@ def test_several_platforms_are_published_as_one_release(sshd, tmp_path, key, key
     config = write_config(tmp_path / "c.json", sftp_server(sshd, root))
     builds = [make_release(tmp_path / p, key, seed=i, changes=(p == "linux"), platform=p, arch=a)
               for i, (p, a) in enumerate([("linux", "x86_64"), ("windows", "x86_64"), ("macos", "universal")])]
-    args = ["--config", str(config), "--channel", "beta", "--signing-key", str(key_file),
+    args = ["--servers", str(config), "--channel", "beta", "--signing-key", str(key_file),
             "--changes", str(builds[0].parent / "changes.json")]
     for doc in builds:
         args += ["--artifacts", str(doc)]
@@ -800,7 +802,7 @@ def test_several_platforms_are_published_as_one_release(sshd, tmp_path, key, key
     validate_document(merged)
     assert sorted(a["path"] for a in merged["artifacts"]) == names
     assert [m["platform"] for m in merged["extra"]["merged_from"]] == ["linux", "windows", "macos"]
-    artifacts.verify_folder(release, key.public_raw, lambda path, size: transport.hash_local(path))
+    artifacts.verify_folder(release, key.public_raw, lambda path, size: files.sha256_file(path))
     payload = channel_payload(root, key, "beta")
     assert sorted(payload["artifacts"]) == ["linux-x86_64", "macos-universal", "windows-x86_64"]
     assert payload["artifacts"]["windows-x86_64"]["url"].endswith(f"/releases/1.2.0/{names[2]}")
@@ -818,7 +820,7 @@ def test_several_artifacts_documents_must_be_one_release(tmp_path, key, key_file
     b = make_release(tmp_path / "b", key, "1.3.0", changes=False, platform="windows")
     c = make_release(tmp_path / "c", key, seed=9, changes=False)  # same file name as a, other bytes
     for other, message in ((b, "one release per run"), (c, "with different bytes")):
-        assert publish_release.main(["--config", str(config), "--channel", "dev", "--signing-key", str(key_file),
+        assert publish_release.main(["--servers", str(config), "--channel", "dev", "--signing-key", str(key_file),
                                      "--artifacts", str(a), "--artifacts", str(other)]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "s").exists()

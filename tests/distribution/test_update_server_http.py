@@ -1,5 +1,5 @@
-"""The update server as an HTTP client sees it: UPDATE_SECURITY items 1, 6 and 7, and "a new manifest is visible over
-HTTP within 1 s of the upload's completion".
+"""The update server as an HTTP client sees it: docs/security-properties.md #1, #6 and #7, and "a new manifest is
+visible over HTTP within 1 s of the upload's completion" (docs/update-server.md, "What an HTTP client sees").
 
 Everything is written through the session's real OpenSSH sshd (tests/conftest.py) into a root that a real HTTP
 server serves (http.server's ThreadingHTTPServer in a thread, keep-alive, following symlinks as nginx and Apache do
@@ -123,7 +123,7 @@ def sftp(sshd, root: Path) -> SftpTransport:
                          known_hosts=str(sshd.known_hosts), key_file=str(sshd.client_key), base_url="http://x")
 
 
-# --- item 1 -----------------------------------------------------------------------------------------------------
+# --- #1 (docs/security-properties.md) ---------------------------------------------------------------------------
 
 
 @pytest.mark.slow
@@ -162,7 +162,7 @@ def test_killed_publishes_are_never_served_half_uploaded_and_resume(sshd, http_r
     poller = Poller(server, [*expected, "channels/dev.json"], judge)
     poller.start()
     rng = random.Random(7)
-    cmd = [sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(doc), "--channel", "dev",
+    cmd = [sys.executable, str(SCRIPT), "--servers", str(config), "--artifacts", str(doc), "--channel", "dev",
            "--signing-key", str(key_file)]
     release, partial, offsets = root / "releases" / "1.2.0", None, []
     try:
@@ -209,7 +209,7 @@ def test_publishers_killed_at_random_moments_never_expose_a_partial_release_or_m
     channel lock taken, manifest replaced), so kills land in the upload, the rename, the manifest write and the
     history append; a run that finishes first is not killed. An HTTP poller of
     the channel manifest follows every manifest it is served to the artifact and SHA256SUMS it names: each must be a
-    200 with exactly the signed bytes (item 10: no manifest names a release the server lacks). A lock a killed
+    200 with exactly the signed bytes (#10: no manifest names a release the server lacks). A lock a killed
     publisher held is removed by hand, as docs/update-server.md tells an operator; the last rerun completes."""
     root, server = http_root
     config = write_config(tmp_path / "c.json", sshd, root, server.base)
@@ -256,7 +256,7 @@ def test_publishers_killed_at_random_moments_never_expose_a_partial_release_or_m
 
     try:
         for i, v in enumerate(versions):
-            cmd = [sys.executable, str(SCRIPT), "--config", str(config), "--artifacts", str(tmp_path / v /
+            cmd = [sys.executable, str(SCRIPT), "--servers", str(config), "--artifacts", str(tmp_path / v /
                    "artifacts.json"), "--channel", "dev", "--signing-key", str(key_file)]
             moment = moments(v, manifest_path.read_bytes() if manifest_path.exists() else None)[i % 5]
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -285,7 +285,7 @@ def test_publishers_killed_at_random_moments_never_expose_a_partial_release_or_m
     assert served and served[-1] == versions[-1]
 
 
-# --- item 6 -----------------------------------------------------------------------------------------------------
+# --- #6 (docs/security-properties.md) ---------------------------------------------------------------------------
 
 
 def test_latest_always_resolves_over_http_during_1000_switches(sshd, http_root):
@@ -326,7 +326,7 @@ def test_publish_release_never_unlinks_latest_or_a_manifest(tmp_path, key, key_f
                                   "manifest": {"expires_days": 7, "base_url": "https://u.example"}}))
     for i, v in enumerate(("1.0.0", "1.1.0", "1.2.0")):
         doc = make_release(tmp_path / v, key, v, seed=i, changes=False)
-        assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "stable",
+        assert publish_release.main(["--servers", str(config), "--artifacts", str(doc), "--channel", "stable",
                                      "--signing-key", str(key_file)]) == 0
     guarded = ("releases/latest", "channels/stable.json")
     touching = [c for c in calls if any(g in c[1:] for g in guarded)]
@@ -338,7 +338,7 @@ def test_publish_release_never_unlinks_latest_or_a_manifest(tmp_path, key, key_f
     assert [c for c in calls if c[0] == "remove"] == []
 
 
-# --- item 7 and visibility ------------------------------------------------------------------------------------
+# --- #7 and visibility (docs/security-properties.md) ----------------------------------------------------------
 
 
 def test_manifest_rewrites_over_sftp_never_serve_a_truncated_or_unverifiable_manifest(sshd, http_root, key):
@@ -396,7 +396,7 @@ def test_a_published_manifest_is_served_by_the_first_request_after_publish(sshd,
     trusted = {key.key_id: key.public_raw}
     for number, version in enumerate(("1.2.0", "1.3.0"), start=1):
         doc = make_release(tmp_path / version, key, version, seed=number, changes=False)
-        assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "dev",
+        assert publish_release.main(["--servers", str(config), "--artifacts", str(doc), "--channel", "dev",
                                      "--signing-key", str(key_file)]) == 0
         conn.request("GET", "/channels/dev.json")
         resp = conn.getresponse()

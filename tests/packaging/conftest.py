@@ -16,10 +16,8 @@ from pathlib import Path
 import pytest
 from releng._scripts.packaging import build_package
 from releng.packaging import plugin_formats
-from testkit import write_key
+from testkit import copy_plugin, write_key
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "plugin"
 COMMIT_TIME = 1_700_000_000
 CHANGELOG = """# Changelog
 
@@ -56,9 +54,7 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture(scope="session")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
     base = tmp_path_factory.mktemp("release")
-    source = base / "plugin"
-    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "__pycache__"))
-    (source / "CHANGELOG.md").write_text(CHANGELOG)
+    source = copy_plugin(base / "plugin", CHANGELOG)
     git(source, "init", "-q", "-b", "main")
     git(source, "add", "-A")
     git(source, "commit", "-q", "-m", "chore: import the gain plugin")

@@ -302,11 +302,12 @@ def test_macos_zip_and_the_exact_pkgbuild_productbuild_commands(release, package
     assert package(stage, "--platform", "macos", "--arch", "universal") == 0
     assert "pkgbuild/productbuild not found" in capsys.readouterr().err
     assert (tmp_path / "out" / "audiolab-gain-0.1.0-macos-universal.zip").exists()
-    from releng.packaging.archive import formats
+    from releng.packaging.archive.entries import scan
 
-    entries = formats.scan(stage)
+    entries = scan(stage)
     found = plugin_formats.find_bundles((e.name, e.kind == "dir") for e in entries)
-    meta = installers.Meta("audiolab-gain", "AudioLab Gain", "0.1.0", "AudioLab", "m", "s", "", "", "com.audiolab")
+    meta = installers.Meta(name="audiolab-gain", display_name="AudioLab Gain", version="0.1.0", publisher="AudioLab",
+                           maintainer="m", summary="s", description="", homepage="", identifier="com.audiolab")
     template = (SCRIPT.parent / "installer_configs" / "macos-distribution.xml.in").read_text()
     w, out = tmp_path / "w", tmp_path / "o.pkg"
     plan = installers.macos_plan(entries, found, meta, "universal", template, work=w, output=out)
@@ -374,7 +375,7 @@ def _openssl_verify(public_b64: str, data: Path, signature: bytes, tmp_path: Pat
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 def test_the_signature_verifies_with_openssl_alone(release, tmp_path, new_key):
-    """An independent Ed25519 implementation (OpenSSL) accepts SHA256SUMS.sig (UPDATE_SECURITY item 39)."""
+    """An independent Ed25519 implementation (OpenSSL) accepts SHA256SUMS.sig (docs/security-properties.md #39)."""
     signature = base64.b64decode((release.dist / "SHA256SUMS.sig").read_text())
     done = _openssl_verify(release.public_b64, release.dist / "SHA256SUMS", signature, tmp_path)
     assert done.returncode == 0 and "Signature Verified Successfully" in done.stdout

@@ -1,5 +1,5 @@
-"""releng.packaging.archive (formats, output, zip): reproducible tar.gz, tar.zst and zip, read back by independent
-tools."""
+"""releng.packaging.archive (entries, formats, output, tar, zip): reproducible tar.gz, tar.zst and zip, read back by
+independent tools; the progress line they draw (releng.progress)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from releng import progress
 from releng.errors import BadInput
+from releng.packaging.archive import entries as archive_entries
 from releng.packaging.archive import formats, output
 from releng.packaging.archive import zip as zip_archive
 
@@ -43,8 +45,8 @@ def tree(tmp_path_factory) -> Path:
     return root
 
 
-def entries(tree: Path) -> list[formats.Entry]:
-    return formats.under("pkg-1.0", formats.scan(tree))
+def entries(tree: Path) -> list[archive_entries.Entry]:
+    return archive_entries.under("pkg-1.0", archive_entries.scan(tree))
 
 
 @pytest.mark.parametrize("fmt", formats.FORMATS)
@@ -139,7 +141,7 @@ def test_zip64_records_are_read_by_zipfile_and_unzip(tree, tmp_path, monkeypatch
 
 
 def test_many_entries_take_the_zip64_end_record(tmp_path):
-    many = [formats.generated(f"d/f{i:05d}", b"x") for i in range(70_000)]
+    many = [archive_entries.generated(f"d/f{i:05d}", b"x") for i in range(70_000)]
     formats.write("zip", many, tmp_path / "many.zip", mtime=MTIME, jobs=2)
     with zipfile.ZipFile(tmp_path / "many.zip") as z:
         assert len(z.infolist()) == 70_000 and z.read("d/f69999") == b"x"
@@ -149,7 +151,7 @@ def test_many_entries_take_the_zip64_end_record(tmp_path):
                                   "a\\b", "a\x00b", "a\nb", ""])
 def test_unsafe_names_are_refused(name):
     with pytest.raises(BadInput):
-        formats.check_name(name)
+        archive_entries.check_name(name)
 
 
 @pytest.mark.parametrize(("name", "target", "ok"), [
@@ -159,10 +161,10 @@ def test_unsafe_names_are_refused(name):
 ])
 def test_symlink_targets_must_stay_inside(name, target, ok):
     if ok:
-        formats.check_symlink(name, target, "here")
+        archive_entries.check_symlink(name, target, "here")
     else:
         with pytest.raises(BadInput, match="leaves the staging tree"):
-            formats.check_symlink(name, target, "here")
+            archive_entries.check_symlink(name, target, "here")
 
 
 def test_scan_refuses_special_files_and_escaping_symlinks(tmp_path):
@@ -170,15 +172,15 @@ def test_scan_refuses_special_files_and_escaping_symlinks(tmp_path):
     (root / "bin").mkdir(parents=True)
     os.mkfifo(root / "bin" / "pipe")
     with pytest.raises(BadInput, match="is a FIFO"):
-        formats.scan(root)
+        archive_entries.scan(root)
     (root / "bin" / "pipe").unlink()
     (root / "bin" / "escape").symlink_to("../../outside")
     with pytest.raises(BadInput, match="leaves the staging tree"):
-        formats.scan(root)
+        archive_entries.scan(root)
     (root / "bin" / "escape").unlink()
     (root / "bin" / "abs").symlink_to("/etc/passwd")
     with pytest.raises(BadInput, match="absolute target"):
-        formats.scan(root)
+        archive_entries.scan(root)
     (root / "bin" / "abs").unlink()
     # Textually inside, really outside: through a folder symlink that points up.
     outside = tmp_path / "outside"
@@ -186,7 +188,7 @@ def test_scan_refuses_special_files_and_escaping_symlinks(tmp_path):
     (root / "up").symlink_to("bin")
     (root / "bin" / "sneaky").symlink_to(str(Path("..") / ".." / "outside"))
     with pytest.raises(BadInput):
-        formats.scan(root)
+        archive_entries.scan(root)
 
 
 def test_scan_refuses_names_that_are_not_utf8(tmp_path):
@@ -195,14 +197,14 @@ def test_scan_refuses_names_that_are_not_utf8(tmp_path):
     with open(os.path.join(os.fsencode(root), b"bad-\xff-name"), "wb") as f:
         f.write(b"x")
     with pytest.raises(BadInput, match="UTF-8"):
-        formats.scan(root)
+        archive_entries.scan(root)
 
 
 def test_a_file_that_changes_while_archived_is_refused(tmp_path):
     root = tmp_path / "stage"
     root.mkdir()
     (root / "f").write_bytes(b"12345")
-    found = formats.scan(root)
+    found = archive_entries.scan(root)
     (root / "f").write_bytes(b"1234567")
     with pytest.raises(BadInput, match="changed while"):
         formats.write("tar.gz", found, tmp_path / "x.tar.gz", mtime=MTIME, jobs=1)
@@ -241,7 +243,7 @@ def test_zstd_output_is_the_same_for_one_or_four_workers_across_many_jobs(tmp_pa
     """zstd's streaming multi-threaded mode splits input into jobs (8 MiB at level 3) independently of workers."""
     rng = random.Random(3)
     data = b"".join(rng.randbytes(64) * rng.randint(1, 50) for _ in range(40_000))[: 30 << 20]
-    big = [formats.generated("big.bin", data)]
+    big = [archive_entries.generated("big.bin", data)]
     sizes = {jobs: formats.write("tar.zst", big, tmp_path / f"{jobs}.tar.zst", mtime=MTIME, jobs=jobs, level=3)
              for jobs in (1, 4)}
     assert sizes[1] == sizes[4]
@@ -254,17 +256,15 @@ class _Terminal(io.StringIO):
 
 def test_progress_only_on_a_terminal_and_never_in_ci(monkeypatch):
     terminal = _Terminal()
-    monkeypatch.setattr("sys.stderr", terminal)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
-    assert output.progress_wanted()
-    progress = output.Progress("compressing x.tar.gz", 4 << 20)
-    progress.add(2 << 20)
-    progress.close()
+    assert progress.drawable(terminal)
+    bar = progress.Progress(4 << 20, terminal, label="compressing x.tar.gz")
+    bar.add(2 << 20)
+    bar.close()
     assert "\rcompressing x.tar.gz  50% 2/4 MiB" in terminal.getvalue() and terminal.getvalue().endswith("\r\x1b[K")
     for var in ("CI", "NO_COLOR"):
         monkeypatch.setenv(var, "1")
-        assert not output.progress_wanted()
+        assert not progress.drawable(terminal)
         monkeypatch.delenv(var)
-    monkeypatch.setattr("sys.stderr", io.StringIO())  # a pipe or a log file
-    assert not output.progress_wanted()
+    assert not progress.drawable(io.StringIO())  # a pipe or a log file

@@ -1,6 +1,6 @@
 """releng.server.cdn against testkit.FakeCloudflare (the fake_cloudflare fixture), a local fake of Cloudflare's
 purge_cache
-endpoint (UPDATE_SECURITY items 14 and 35).
+endpoint (docs/security-properties.md #14 and #35).
 
 The fake checks what Cloudflare checks: the path with the zone id, `Authorization: Bearer <token>`, a JSON body
 `{"files": [...]}` of at most 100 exact URLs; it can answer 429 with Retry-After, or 5xx, before succeeding.

@@ -17,8 +17,17 @@ from releng import cli
 from releng.errors import BadInput, ExternalError, RelengError
 
 
+def full_parser(doc: str = "Does a thing.") -> argparse.ArgumentParser:
+    """A parser with every option group but --servers (which the server tests add)."""
+    p = cli.parser(doc, "thing")
+    cli.add_output(p)
+    cli.add_dry_run(p)
+    cli.add_repository(p)
+    return p
+
+
 def parse(*argv: str, common: bool = True) -> argparse.Namespace:
-    return cli.parser("Does a thing.", "thing", common=common).parse_args(list(argv))
+    return (full_parser() if common else cli.parser("Does a thing.", "thing")).parse_args(list(argv))
 
 
 def raising(exc: BaseException) -> Callable[[argparse.Namespace], int]:
@@ -106,12 +115,44 @@ def test_parser_flags() -> None:
 def test_parser_help_is_the_docstring(capsys: pytest.CaptureFixture[str]) -> None:
     doc = "Does a thing.\n\n  indented example\n    kept as written\n"
     with pytest.raises(SystemExit) as info:
-        cli.parser(doc, "thing").parse_args(["--help"])
+        full_parser(doc).parse_args(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: thing")
     assert "  indented example\n    kept as written\n" in out
     assert "--dry-run" in out
+
+
+def test_groups_come_one_by_one() -> None:
+    """No flag is added where the command has no use for it: a bare parser has only -q, -v and --debug."""
+    bare = cli.parser("Does a thing.", "thing")
+    assert {o for a in bare._actions for o in a.option_strings} == {"-h", "--help", "-q", "--quiet", "-v",
+                                                                     "--verbose", "--debug"}
+    only_json = cli.parser("Does a thing.", "thing")
+    cli.add_output(only_json, out=False)
+    assert vars(only_json.parse_args(["--json"])) == {"quiet": 0, "verbose": 0, "debug": False, "json": True}
+    config_only = cli.parser("Does a thing.", "thing")
+    cli.add_repository(config_only, repo=False)
+    assert not hasattr(config_only.parse_args([]), "repo")
+
+
+def test_servers_required_defaulted_or_optional(capsys: pytest.CaptureFixture[str]) -> None:
+    required = cli.parser("Does a thing.", "thing")
+    cli.add_servers(required)
+    with pytest.raises(SystemExit) as info:
+        required.parse_args([])
+    assert info.value.code == 2
+    assert "the following arguments are required: --servers" in capsys.readouterr().err
+    assert required.parse_args(["--servers", "s.json"]).servers == "s.json"
+    defaulted = cli.parser("Does a thing.", "thing")
+    cli.add_servers(defaulted, default=Path("/x/distribution/update_server_config.json"))
+    assert defaulted.parse_args([]).servers == "/x/distribution/update_server_config.json"
+    assert "the shipped distribution/update_server_config.json" in " ".join(defaulted.format_help().split())
+    optional = cli.parser("Does a thing.", "thing")
+    cli.add_servers(optional, required=False)
+    assert optional.parse_args([]).servers is None
+    with pytest.raises(ValueError):
+        cli.add_servers(cli.parser(None, "x"), default="s.json", required=True)
 
 
 def test_bad_usage_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -161,6 +202,27 @@ def test_emit_neither(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkey
 def test_emit_without_common_flags(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.emit(parse(common=False), "version", BODY) is None
     assert capsys.readouterr().out == ""
+
+
+# --- emit_json: a plain JSON result ------------------------------------------------------------------------------
+
+def test_emit_json_gets_the_same_bytes_to_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "sub" / "promote.json"
+    text = cli.emit_json(parse("--json", "--out", str(out_file)), {"b": 1, "a": "ünï"})
+    assert capsys.readouterr().out == text == '{\n  "a": "\\u00fcn\\u00ef",\n  "b": 1\n}\n'  # json.dumps' ASCII
+    assert out_file.read_bytes() == text.encode("utf-8")
+    assert "schema" not in json.loads(text)  # not a releng/ document
+
+
+def test_emit_json_one_line_and_out_dash(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.emit_json(parse("--out", "-"), {"b": [1, 2], "a": None}, indent=None) == '{"a": null, "b": [1, 2]}\n'
+    assert capsys.readouterr().out == '{"a": null, "b": [1, 2]}\n'
+    assert list(tmp_path.iterdir()) == []  # no file called "-"
+    assert cli.emit_json(parse(), {"a": 1}) is None
+    cli.emit_json(parse("--out", "o.json"), {"a": 1})
+    assert capsys.readouterr().out == "" and (tmp_path / "o.json").read_text() == '{\n  "a": 1\n}\n'
 
 
 # --- messages and colour -------------------------------------------------------------------------------------------
@@ -231,7 +293,7 @@ PROGRAM = textwrap.dedent('''
             sys.stdout.write("line of output\\n")
         return 0
 
-    p = cli.parser("test program", "prog", common=False)
+    p = cli.parser("test program", "prog")
     p.add_argument("what")
     sys.exit(cli.run(main, p.parse_args()))
 ''')

@@ -48,10 +48,6 @@ def test_write_then_read(tmp_path: Path) -> None:
     assert documents.read(str(path), "version") == doc
 
 
-def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.startswith("."))
-
-
 def test_write_leaves_no_temp_files(tmp_path: Path) -> None:
     for i in range(3):
         documents.write(tmp_path / "a.json", "version", {"i": i})
@@ -220,3 +216,26 @@ def test_atomic_writer_streams_and_leaves_the_target_alone_when_the_block_raises
         f.write(b"new, ")
         f.write(b"whole")
     assert target.read_bytes() == b"new, whole" and sorted(p.name for p in tmp_path.iterdir()) == ["artifact.tar.gz"]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no such snapshot ({path})"),
+    (b"{nope", "corrupt snapshot: malformed JSON: Expecting property name enclosed in double quotes at line 1 column 2"
+               " ({path})"),
+    (b"\xff{}", "corrupt snapshot: not UTF-8 ({path})"),
+    (b"[" + b" " * 64 + b"]", "snapshot is larger than 32 bytes ({path})"),
+])
+def test_load_json_refuses_in_one_line_naming_the_file(tmp_path: Path, content: bytes | None, message: str) -> None:
+    path = tmp_path / "s.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(BadInput) as e:
+        documents.load_json(path, "snapshot", cap=32)
+    assert str(e.value) == message.format(path=path)
+
+
+def test_load_json_reads_any_json_value(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text('{"versions": {"1.0.0": 3}}', encoding="utf-8")
+    assert documents.load_json(tmp_path / "a.json", "adoption file") == {"versions": {"1.0.0": 3}}
+    with pytest.raises(BadInput, match="cannot read config: "):
+        documents.load_json(tmp_path, "config")

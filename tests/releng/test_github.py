@@ -1,5 +1,5 @@
 """releng.server.github against testkit.FakeGitHub (the fake_github fixture), a local fake of GitHub's releases REST API
-(UPDATE_SECURITY items 14 and 37).
+(docs/security-properties.md #14 and #37).
 
 The fake keeps releases and assets in memory and behaves like GitHub where it matters: it checks the Bearer token
 and API headers, answers 404 for a draft on `/releases/tags/{tag}`, 422 `already_exists` for a second release of a

@@ -18,6 +18,7 @@ class Scripted(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), Handler)
         self.script = script
         self.seen = 0
+        self.authorization: list[str | None] = []
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -25,6 +26,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.authorization.append(self.headers.get("Authorization"))
         status, headers = self.server.script[min(self.server.seen, len(self.server.script) - 1)]
         self.server.seen += 1
         body = f"answer {self.server.seen}".encode()
@@ -86,6 +88,25 @@ def test_a_refused_connection_is_retried_then_reported():
     with pytest.raises(http.GaveUp, match="connection failed"):
         http.send("POST", f"http://127.0.0.1:{port}/", data=b"", sleep=sleeps.append, attempts=2, backoff=1.0)
     assert sleeps == [1.0]
+
+
+def test_the_callers_headers_are_sent_and_no_netrc_replaces_them(serve, tmp_path, monkeypatch):
+    srv, url = serve([(200, {})])
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    http.send("POST", url, data=b"{}", headers={"Authorization": "Bearer t0ken"})
+    http.send("POST", url, data=b"{}")
+    assert srv.authorization == ["Bearer t0ken", None]
+
+
+def test_a_connection_failure_never_names_the_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(http.GaveUp) as e:
+        http.send("POST", f"http://127.0.0.1:{port}/services/T000/B000/secret", attempts=1)
+    assert "secret" not in str(e.value) and str(port) not in str(e.value)
 
 
 def test_retry_after_forms():

@@ -3,16 +3,18 @@ layouts, install locations."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 
 import pytest
 from releng.errors import BadInput
 from releng.packaging import installers, plugin_formats
-from releng.packaging.archive.formats import Entry
+from releng.packaging.archive.entries import Entry
 
-META = installers.Meta("audiolab-gain", "AudioLab Gain", "1.3.0-rc.1", "AudioLab", "Rel Eng <re@example.org>",
-                       "A gain plug-in", "Gain stage and limiter.\n\nWith presets.", "https://audiolab.example",
-                       "com.audiolab")
+META = installers.Meta(name="audiolab-gain", display_name="AudioLab Gain", version="1.3.0-rc.1", publisher="AudioLab",
+                       maintainer="Rel Eng <re@example.org>", summary="A gain plug-in",
+                       description="Gain stage and limiter.\n\nWith presets.", homepage="https://audiolab.example",
+                       identifier="com.audiolab")
 
 
 @pytest.mark.parametrize(("semver", "deb"), [
@@ -39,7 +41,7 @@ def test_deb_control():
                     "Homepage: https://audiolab.example\nDescription: A gain plug-in\n Gain stage and limiter.\n .\n"
                     " With presets.\n")
     with pytest.raises(BadInput, match="Debian package name"):
-        installers.deb_control(installers.Meta("Gain_Plugin", *list(META.__dict__.values())[1:]), "amd64", 1)
+        installers.deb_control(dataclasses.replace(META, name="Gain_Plugin"), "amd64", 1)
 
 
 def _bundle(path: str, is_dir: bool = True) -> plugin_formats.Bundle:

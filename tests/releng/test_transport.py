@@ -6,12 +6,14 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from releng.errors import BadInput
-from releng.server import pool, transport
-from releng.server.transport import LocalTransport, TransportError
+from releng.server import connect, pool, transport
+from releng.server.local import LocalTransport
+from releng.server.transport import TransportError
 from testkit import LoggingTransport
 
 
@@ -125,7 +127,7 @@ def test_lock_waits_then_gives_up(server):
 
 
 def test_latest_is_never_unlinked_then_recreated(tmp_path):
-    """UPDATE_SECURITY item 6: the call log shows a new link renamed over `latest`, never a remove of it."""
+    """docs/security-properties.md #6: the call log shows a new link renamed over `latest`, never a remove of it."""
     t = LoggingTransport("log", tmp_path)
     transport.mkdirs(t, "releases")
     t.calls.clear()
@@ -136,29 +138,43 @@ def test_latest_is_never_unlinked_then_recreated(tmp_path):
     assert all(c[2] == "releases/latest" for c in t.calls if c[0] == "posix_rename")
 
 
+def switch_while_polling(t: transport.Transport, switches: int, targets: tuple[str, str],
+                         look: Callable[[], None]) -> None:
+    """Switch releases/latest `switches` times, alternating between the two `targets`, while a thread calls `look`
+    over and over (what `look` records is what a poller saw mid-switch); returns once the poller has stopped."""
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            look()
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        for i in range(switches):
+            transport.switch_symlink(t, targets[i % 2], "releases/latest")
+    finally:
+        done.set()
+        poller.join()
+
+
 def test_latest_always_resolves_during_1000_switches(tmp_path):
-    """UPDATE_SECURITY item 6: a poller over 1000 switches never sees `latest` missing."""
+    """docs/security-properties.md #6: a poller over 1000 switches never sees `latest` missing."""
     t = LocalTransport("local", tmp_path)
     for v in ("1.0.0", "1.1.0"):
         transport.mkdirs(t, f"releases/{v}")
         (tmp_path / "releases" / v / "f").write_text(v)
     transport.switch_symlink(t, "1.0.0", "releases/latest")
-    misses, reads, done = [], [0], threading.Event()
+    misses, reads = [], [0]
 
-    def poll() -> None:
-        while not done.is_set():
-            try:
-                (tmp_path / "releases" / "latest" / "f").read_text()
-                reads[0] += 1
-            except OSError as e:
-                misses.append(e)
+    def look() -> None:
+        try:
+            (tmp_path / "releases" / "latest" / "f").read_text()
+            reads[0] += 1
+        except OSError as e:
+            misses.append(e)
 
-    poller = threading.Thread(target=poll)
-    poller.start()
-    for i in range(1000):
-        transport.switch_symlink(t, ("1.0.0", "1.1.0")[i % 2], "releases/latest")
-    done.set()
-    poller.join()
+    switch_while_polling(t, 1000, ("1.0.0", "1.1.0"), look)
     assert misses == [] and reads[0] > 0
 
 
@@ -171,19 +187,13 @@ def test_sftp_switches_latest_while_a_poller_reads(sshd, tmp_path):
     for v in ("1.0.0", "1.1.0"):
         transport.mkdirs(t, f"releases/{v}")
     transport.switch_symlink(t, "1.0.0", "releases/latest")
-    misses, done = [], threading.Event()
+    misses = []
 
-    def poll() -> None:
-        while not done.is_set():
-            if not (root / "releases" / "latest").is_dir():
-                misses.append(1)
+    def look() -> None:
+        if not (root / "releases" / "latest").is_dir():
+            misses.append(1)
 
-    poller = threading.Thread(target=poll)
-    poller.start()
-    for i in range(200):
-        transport.switch_symlink(t, ("1.1.0", "1.0.0")[i % 2], "releases/latest")
-    done.set()
-    poller.join()
+    switch_while_polling(t, 200, ("1.1.0", "1.0.0"), look)
     t.close()
     assert misses == []
     assert sorted(os.listdir(root / "releases")) == ["1.0.0", "1.1.0", "latest"]
@@ -223,17 +233,17 @@ def test_reusing_shares_one_ssh_connection_per_server_and_closes_them_at_its_end
     spec, local = sftp_spec(sshd), local_spec(tmp_path)
     before = ssh_connections(sshd)
     with pool.reusing():
-        first = transport.open_server(spec)
+        first = connect.open_server(spec)
         transport.write_atomic(first, "m.json", b"one")
         first.close()  # a step ends: the connection stays for the next step
-        again = transport.open_server(spec, create=False)
+        again = connect.open_server(spec, create=False)
         assert again is first and again.read_bytes("m.json") == b"one"
         with pool.reusing():  # a nested block joins the outer pool
-            assert transport.open_server(spec) is first
+            assert connect.open_server(spec) is first
         assert len(ssh_connections(sshd) - before) == 1
-        here = transport.open_server(local)
-        assert transport.open_server(local) is here and here is not first
-        other = transport.open_server({**spec, "name": "other"})  # another servers[] entry: its own connection
+        here = connect.open_server(local)
+        assert connect.open_server(local) is here and here is not first
+        other = connect.open_server({**spec, "name": "other"})  # another servers[] entry: its own connection
         assert other is not first and len(ssh_connections(sshd) - before) == 2
     wait_until(lambda: not ssh_connections(sshd) - before)
     with pytest.raises(TransportError):
@@ -244,7 +254,7 @@ def test_outside_reusing_each_open_is_its_own_connection_and_close_closes(sshd):
     """What rollback-release and publish-release do: unchanged by the pool."""
     spec = sftp_spec(sshd)
     before = ssh_connections(sshd)
-    a, b = transport.open_server(spec), transport.open_server(spec)
+    a, b = connect.open_server(spec), connect.open_server(spec)
     assert a is not b and len(ssh_connections(sshd) - before) == 2
     a.close()
     with pytest.raises(TransportError):
@@ -261,23 +271,23 @@ def test_a_server_that_went_away_is_not_handed_out_again(tmp_path):
     root = Path(local["root"])
     root.mkdir()
     with pool.reusing():
-        gone = transport.open_server(local, create=False)
+        gone = connect.open_server(local, create=False)
         root.rmdir()
         for _ in range(2):
             with pytest.raises(TransportError, match="not a folder"):
-                transport.open_server(local, create=False)
+                connect.open_server(local, create=False)
         root.mkdir()
-        back = transport.open_server(local, create=False)
+        back = connect.open_server(local, create=False)
         assert back is not gone and back.stat("") is not None
-        assert transport.open_server(local) is back
+        assert connect.open_server(local) is back
 
 
 def test_another_thread_does_not_share_the_pool(tmp_path):
     local = local_spec(tmp_path)
     with pool.reusing():
-        mine = transport.open_server(local)
+        mine = connect.open_server(local)
         theirs = []
-        worker = threading.Thread(target=lambda: theirs.append(transport.open_server(local)))
+        worker = threading.Thread(target=lambda: theirs.append(connect.open_server(local)))
         worker.start()
         worker.join()
         assert theirs[0] is not mine and isinstance(theirs[0], LocalTransport)

@@ -29,6 +29,18 @@ def changed_lines(before: str, after: str) -> dict[int, tuple[str, str]]:
     return {i: (a, b) for i, (a, b) in enumerate(zip(old, new, strict=True), 1) if a != b}
 
 
+def check_full_and_build(s: Spec, fmt: str, text: str, changed: dict[int, tuple[str, str]]) -> None:
+    """The formats that carry both a full version and a build number (c-header, windows-rc), their sample text at
+    1.2.3 build 41: read, rewritten to 1.3.0-rc.1 build 42 (exactly the `changed` lines) and read back."""
+    assert s.format == fmt
+    found = version_files.read(s, text)
+    assert (found.full, found.core, found.build) == (V("1.2.3"), V("1.2.3"), 41)
+    after = version_files.rewrite(s, text, V("1.3.0-rc.1"), 42)
+    assert changed_lines(text, after) == changed
+    found = version_files.read(s, after)
+    assert (str(found.full), found.core, found.build) == ("1.3.0-rc.1", V("1.3.0"), 42)
+
+
 # --- pyproject ----------------------------------------------------------------------------------------------------
 
 PYPROJECT = """\
@@ -145,19 +157,12 @@ HEADER = """\
 
 
 def test_c_header_read_and_rewrite() -> None:
-    s = spec("src/version.h", macro_prefix="GAIN_VERSION")
-    assert s.format == "c-header"
-    found = version_files.read(s, HEADER)
-    assert (found.full, found.core, found.build) == (V("1.2.3"), V("1.2.3"), 41)
-    after = version_files.rewrite(s, HEADER, V("1.3.0-rc.1"), 42)
-    assert changed_lines(HEADER, after) == {
+    check_full_and_build(spec("src/version.h", macro_prefix="GAIN_VERSION"), "c-header", HEADER, {
         4: ("#define GAIN_VERSION_MINOR 2\n", "#define GAIN_VERSION_MINOR 3\n"),
         5: ("#  define GAIN_VERSION_PATCH  3\n", "#  define GAIN_VERSION_PATCH  0\n"),
         6: ("#define GAIN_VERSION_BUILD 41\n", "#define GAIN_VERSION_BUILD 42\n"),
         7: ('#define GAIN_VERSION_STRING "1.2.3"\n', '#define GAIN_VERSION_STRING "1.3.0-rc.1"\n'),
-    }
-    found = version_files.read(s, after)
-    assert (str(found.full), found.core, found.build) == ("1.3.0-rc.1", V("1.3.0"), 42)
+    })
 
 
 def test_c_header_without_build_macro() -> None:
@@ -314,20 +319,13 @@ END
 
 
 def test_windows_rc_read_and_rewrite() -> None:
-    s = spec("res/plugin.rc")
-    assert s.format == "windows-rc"
-    found = version_files.read(s, RC)
-    assert (found.full, found.core, found.build) == (V("1.2.3"), V("1.2.3"), 41)
-    after = version_files.rewrite(s, RC, V("1.3.0-rc.1"), 42)
-    assert changed_lines(RC, after) == {
+    check_full_and_build(spec("res/plugin.rc"), "windows-rc", RC, {
         3: (" FILEVERSION 1,2,3,41\n", " FILEVERSION 1,3,0,42\n"),
         4: (" PRODUCTVERSION 1,2,3,41\n", " PRODUCTVERSION 1,3,0,42\n"),
         12: ('            VALUE "FileVersion", "1.2.3.41"\n', '            VALUE "FileVersion", "1.3.0.42"\n'),
         13: ('            VALUE "ProductVersion", "1.2.3"\n',
              '            VALUE "ProductVersion", "1.3.0-rc.1"\n'),
-    }
-    found = version_files.read(s, after)
-    assert (str(found.full), found.core, found.build) == ("1.3.0-rc.1", V("1.3.0"), 42)
+    })
 
 
 def test_windows_rc_spaced_quads_and_no_strings() -> None:
@@ -533,24 +531,18 @@ def test_full_and_numeric_files_disagree(order: int) -> None:
     assert str(info.value) == "version files disagree: pyproject.toml says 1.3.0-rc.1, CMakeLists.txt says 1.2.0"
 
 
-def test_two_full_versions_disagree() -> None:
-    files = [found("pyproject.toml", '[project]\nversion = "1.3.0"\n'),
-             found("package.json", '{"version": "1.3.1"}')]
-    with pytest.raises(BadInput, match="pyproject.toml says 1.3.0, package.json says 1.3.1"):
-        version_files.agreed_version(files)
-
-
-def test_build_metadata_must_agree_too() -> None:
-    files = [found("pyproject.toml", '[project]\nversion = "1.3.0+a"\n'), found("p.json", '{"version": "1.3.0+b"}')]
-    with pytest.raises(BadInput, match="1.3.0\\+a.*1.3.0\\+b"):
-        version_files.agreed_version(files)
-
-
-def test_two_numeric_files_disagree() -> None:
-    files = [found("CMakeLists.txt", "project(x VERSION 1.3.0)"),
-             found("Info.plist", "<key>CFBundleShortVersionString</key><string>1.2.9</string>")]
-    with pytest.raises(BadInput, match="CMakeLists.txt says 1.3.0, Info.plist says 1.2.9"):
-        version_files.agreed_version(files)
+@pytest.mark.parametrize(("first", "second", "match"), [
+    pytest.param(("pyproject.toml", '[project]\nversion = "1.3.0"\n'), ("package.json", '{"version": "1.3.1"}'),
+                 "pyproject.toml says 1.3.0, package.json says 1.3.1", id="two-full-versions"),
+    pytest.param(("pyproject.toml", '[project]\nversion = "1.3.0+a"\n'), ("p.json", '{"version": "1.3.0+b"}'),
+                 "1.3.0\\+a.*1.3.0\\+b", id="build-metadata-must-agree-too"),
+    pytest.param(("CMakeLists.txt", "project(x VERSION 1.3.0)"),
+                 ("Info.plist", "<key>CFBundleShortVersionString</key><string>1.2.9</string>"),
+                 "CMakeLists.txt says 1.3.0, Info.plist says 1.2.9", id="two-numeric-files"),
+])
+def test_two_files_disagree(first: tuple[str, str], second: tuple[str, str], match: str) -> None:
+    with pytest.raises(BadInput, match=match):
+        version_files.agreed_version([found(*first), found(*second)])
 
 
 def test_one_file_disagreeing_with_itself() -> None:

@@ -28,22 +28,13 @@ import pytest
 from releng import signing
 from releng._scripts.distribution import promote_release, publish_release
 from releng.server import manifest
-from testkit import make_release, write_key
+from testkit import make_release, session_key_fixtures
 
 VERSIONS = ("1.1.0", "1.2.0", "1.3.0")
 FILES = ("SHA256SUMS", "SHA256SUMS.sig", "artifacts.json", "RELEASE_NOTES.md")  # in every release: latest/<file>
 
 
-@pytest.fixture(scope="session")
-def rollback_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("rollback-key") / "release.pem"
-    write_key(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def rollback_key(rollback_key_file: Path) -> signing.SigningKey:
-    return signing.load_private_key_file(rollback_key_file)
+rollback_key_file, rollback_key = session_key_fixtures("rollback_key_file", "rollback_key")
 
 
 def _local_spec(root: Path, name: str = "local") -> dict[str, Any]:
@@ -72,10 +63,10 @@ def _built_update_root(tmp_path_factory: pytest.TempPathFactory, rollback_key: s
     key = ["--signing-key", str(rollback_key_file), "-q"]
     for i, v in enumerate(VERSIONS):
         doc = make_release(base / v, rollback_key, v, size=3000, seed=i)
-        assert publish_release.main(["--config", str(config), "--artifacts", str(doc), "--channel", "dev",
+        assert publish_release.main(["--servers", str(config), "--artifacts", str(doc), "--channel", "dev",
                                      "--changes", str(doc.parent / "changes.json"), *key]) == 0
         for channel in ("beta", "stable"):
-            assert promote_release.main(["--config", str(config), v, "--to", channel, *key]) == 0
+            assert promote_release.main(["--servers", str(config), v, "--to", channel, *key]) == 0
     return root
 
 

@@ -1,7 +1,8 @@
 """rollback-release against real servers: local folders, the session's loopback sshd, a real HTTP server over the
 same root, and local HTTP/SMTP stand-ins for Cloudflare, GitHub and a Slack webhook.
 
-UPDATE_SECURITY items 31 (readers keep working), 32 (idempotent rollback), 34 (history) and issue 6's bad inputs.
+docs/security-properties.md #31 (readers keep working), #32 (idempotent rollback), #34 (history), and bad input
+(exit 2, nothing changed).
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from releng import signing
+from releng import signing, times
 from releng._scripts.distribution import promote_release
 from releng._scripts.rollback import rollback_release
 from releng.errors import BadInput
 from releng.rollback import notify, procedure
-from releng.server import layout, manifest
+from releng.server import channel_store, layout, manifest
 from testkit import CF_TOKEN, CF_ZONE, GH_REPO, GH_TOKEN, FakeService, snapshot
 
 
 def run(config: Path, key_file: Path, *argv: str) -> int:
-    return rollback_release.main(["--config", str(config), "--signing-key", str(key_file), *argv])
+    return rollback_release.main(["--servers", str(config), "--signing-key", str(key_file), *argv])
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
@@ -80,6 +81,10 @@ def test_rollback_quarantines_relinks_resigns_logs_and_prints_the_follow_up(
         ("rollback", c, "1.2.0", "1.3.0", "alice") for c in ("dev", "beta", "stable")}
     stable = [h for h in last if h["channel"] == "stable"][0]
     assert stable["sha256"] == hashlib.sha256((update_root / "channels" / "stable.json").read_bytes()).hexdigest()
+    # One shape for every line, whatever the action (publish, promote, rollout, rollback): releng.server.channel_store.
+    lines = history(update_root)
+    assert {"publish", "rollback"} <= {h["action"] for h in lines}
+    assert {tuple(sorted(h)) for h in lines} == {tuple(sorted(channel_store.HISTORY_FIELDS))}
     [line] = log_lines(update_root)
     assert (line["from"], line["to"], line["who"], line["reason"], line["trigger"], line["status"]) == (
         "1.3.0", "1.2.0", "alice", "crashes on load in Ableton", "manual", "complete")
@@ -104,9 +109,10 @@ def test_a_client_that_installed_the_bad_version_accepts_the_rollback_manifest(
     seen = payload_of(update_root, "stable")
     assert run(config, rollback_key_file, "1.3.0", "--reason", "bad", "-q") == 0
     new = payload_of(update_root, "stable")
-    # DESIGN trust model: higher number, and rollback_of names the installed version (item 23's accepted case).
+    # DESIGN trust model: a higher number, and rollback_of names the installed version: the accepted case of
+    # docs/security-properties.md #23.
     assert new["manifest_number"] > seen["manifest_number"] and new["rollback_of"] == seen["version"]
-    manifest.check_expiry_policy(new, manifest.parse_time(new["issued_at"]))
+    manifest.check_expiry_policy(new, times.parse_time(new["issued_at"]))
 
 
 def test_dry_run_prints_every_step_and_changes_nothing(update_root, server_config, local_spec, rollback_key_file,
@@ -174,7 +180,7 @@ def test_bad_input_exits_2_and_changes_nothing(update_root, server_config, local
                                                capsys):
     config = server_config(local_spec(update_root))
     before = snapshot(update_root)
-    assert rollback_release.main(["--config", str(config), "--signing-key", str(rollback_key_file), *argv]) == 2
+    assert rollback_release.main(["--servers", str(config), "--signing-key", str(rollback_key_file), *argv]) == 2
     assert snapshot(update_root) == before
     assert capsys.readouterr().err.startswith("error: ")
 
@@ -192,7 +198,7 @@ def test_the_only_release_has_nothing_to_fall_back_to(tmp_path, server_config, l
     assert snapshot(root) == before
 
 
-# --- item 32: a rerun after a failure at any step finishes the job ---------------------------------------------
+# --- #32: a rerun after a failure at any step finishes the job (docs/security-properties.md) -------------------
 
 
 @pytest.fixture
@@ -365,7 +371,7 @@ def test_a_missing_root_is_a_failed_server_never_created(update_root, server_con
     assert not (tmp_path / "gone").exists() and log_lines(update_root)[0]["status"] == "partial"
 
 
-# --- item 31: readers keep working ----------------------------------------------------------------------------
+# --- #31: readers keep working (docs/security-properties.md) --------------------------------------------------
 
 
 def _restore(root: Path) -> None:
@@ -425,7 +431,7 @@ def test_readers_never_fail_nor_see_the_quarantined_version_during_50_cycles(
             durations.append(log_lines(remote)[-1]["duration_s"])
             epoch[0] += 1
             _restore(remote)
-            assert promote_release.main(["--config", str(config), "1.3.0", "--to", "stable", "--hotfix",
+            assert promote_release.main(["--servers", str(config), "1.3.0", "--to", "stable", "--hotfix",
                                          "--signing-key", str(rollback_key_file), "-q"]) == 0
     finally:
         stop.set()
@@ -489,14 +495,14 @@ def test_a_prerelease_is_never_the_fallback_of_stable(update_root, server_config
 
 def test_the_console_command_runs(update_root, server_config, local_spec, rollback_key_file, command):
     config = server_config(local_spec(update_root))
-    done = command("rollback-release", "--config", str(config), "1.3.0", "--reason", "r", "--signing-key",
+    done = command("rollback-release", "--servers", str(config), "1.3.0", "--reason", "r", "--signing-key",
                    str(rollback_key_file), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["schema"] == "releng/rollback"
     assert "git checkout -b hotfix/1.2.1 v1.2.0" in done.stderr
 
 
-# --- item 34: a revert to any history entry is one command ----------------------------------------------------
+# --- #34: a revert to any history entry is one command (docs/security-properties.md) --------------------------
 
 
 def test_revert_to_any_history_entry_is_one_command(update_root, server_config, local_spec, rollback_key_file,

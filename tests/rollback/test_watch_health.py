@@ -1,5 +1,6 @@
 """watch-health: the crash-rate decision at each bound, the feed from files and a real local HTTP server, and the
-rollback it runs against real server roots (UPDATE_SECURITY item 33: minimum sample, once per version, figures kept).
+rollback it runs against real server roots (docs/security-properties.md #33: minimum sample, once per version,
+figures kept).
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def feed_file(folder: Path, versions: dict, name: str = "feed.json") -> Path:
 
 
 def watch(config: Path, key_file: Path, feed: Path | str, *extra: str) -> int:
-    return watch_health.main(["--config", str(config), "--feed", str(feed), "--once", "--signing-key",
+    return watch_health.main(["--servers", str(config), "--feed", str(feed), "--once", "--signing-key",
                               str(key_file), *extra])
 
 
@@ -305,8 +306,10 @@ def test_bad_options_exit_2_and_change_nothing(update_root, config, tmp_path, ro
 
 def test_missing_feed_config_or_key_exit_2(update_root, config, tmp_path, rollback_key_file, capsys):
     assert watch(config, rollback_key_file, tmp_path / "absent.json") == 2
-    assert watch_health.main(["--feed", str(feed_file(tmp_path, {})), "--once"]) == 2
-    assert "--config" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as missing:  # argparse: --servers is required
+        watch_health.main(["--feed", str(feed_file(tmp_path, {})), "--once"])
+    assert missing.value.code == 2
+    assert "--servers" in capsys.readouterr().err
     assert watch(config, tmp_path / "absent.pem", feed_file(tmp_path, {"1.3.0": CRASHING})) == 2
     assert rollback_log(update_root) == []
 
@@ -409,7 +412,7 @@ def test_polling_survives_a_bad_feed_acts_once_and_stops_on_ctrl_c(update_root, 
     exe = Path(sys.executable).with_name("watch-health")
     key_file = rollback_key_file
     with open(err_path, "w") as err:
-        proc = subprocess.Popen([str(exe), "--config", str(config), "--feed", f"{http_feed.url}/feed",
+        proc = subprocess.Popen([str(exe), "--servers", str(config), "--feed", f"{http_feed.url}/feed",
                                  "--signing-key", str(key_file), "--interval", "0.05"],
                                 stdout=subprocess.DEVNULL, stderr=err)
     try:
@@ -495,7 +498,7 @@ def test_no_reachable_server_or_an_untrusted_manifest_exits_2(update_root, confi
 
 
 def test_the_script_by_path_reads_the_feed_from_stdin(update_root, config, rollback_key_file, script):
-    done = script("rollback", "watch_health", "--config", str(config), "--feed", "-", "--once", "--json",
+    done = script("rollback", "watch_health", "--servers", str(config), "--feed", "-", "--once", "--json",
                   "--signing-key", str(rollback_key_file), input=json.dumps({"versions": {"1.3.0": CRASHING}}))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["acted"] == ["1.3.0"]
@@ -646,7 +649,7 @@ def test_a_mirror_that_goes_down_mid_check_is_reported_and_the_rollback_resumes(
     tap.seen.clear()
     assert watch(config, rollback_key_file, feed) == 1  # a later check reconnects, and acts once only
     assert relay.connections == 2 and "already rolled back" in "".join(tap.seen)
-    assert rollback_release.main(["--config", str(config), "1.3.0", "--reason", "finish", "--signing-key",
+    assert rollback_release.main(["--servers", str(config), "1.3.0", "--reason", "finish", "--signing-key",
                                   str(rollback_key_file), "-q"]) == 0
     for root in (remote, update_root):
         assert payload_of(root, "stable")["rollback_of"] == "1.3.0"

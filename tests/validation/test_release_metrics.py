@@ -240,7 +240,7 @@ def test_update_server_config_reads_its_first_enabled_server(released, tmp_path,
         {"name": "off", "enabled": False, "transport": "local", "root": str(tmp_path / "nowhere")},
         {"name": "local", "transport": "local", "root": str(root)}], "channels": ["dev", "beta", "stable"]}))
     repo = released[0]
-    code, out, _ = run(capsys, "--repo", str(repo.path), "--config", str(cfg), "--as-of", iso(T0 + 60 * DAY),
+    code, out, _ = run(capsys, "--repo", str(repo.path), "--servers", str(cfg), "--as-of", iso(T0 + 60 * DAY),
                        "--json")
     doc = json.loads(out)
     assert code == 0 and doc["channels"] == ["dev", "beta", "stable"] and doc["sources"]["server"].startswith("local")
@@ -259,6 +259,19 @@ def test_a_tag_prefix_from_the_repository_config(git_repo, capsys):
     assert code == 0 and [(r["tag"], r["time_to_release_s"], r["hotfix"]) for r in rows] == [
         ("gain-v2.0.0", None, False), ("gain-v2.0.1", 2 * DAY, False)]  # a patch alone is not a hotfix
     assert rows[0]["post_release_bugs"] == 1
+
+
+def test_config_is_the_releng_config_given_elsewhere(git_repo, tmp_path, capsys):
+    """--config names the releng config, as for every command (the update servers are --servers)."""
+    cfg = tmp_path / "elsewhere.toml"
+    cfg.write_text('[versioning]\ntag_prefix = "gain-v"\n')
+    git_repo.commit("feat: one", date=T0)
+    tag_at(git_repo, "gain-v2.0.0", T0, "first")
+    tag_at(git_repo, "v9.9.9", T0, "another prefix: ignored")
+    code, out, _ = run(capsys, "--repo", str(git_repo.path), "--config", str(cfg), "--as-of", iso(T0 + 30 * DAY),
+                       "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["tag_prefix"] == "gain-v" and [r["tag"] for r in doc["releases"]] == ["gain-v2.0.0"]
 
 
 @pytest.mark.parametrize(("setup", "args", "message"), [
@@ -301,9 +314,9 @@ def test_history_line_number_is_named(released, capsys):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--server-root", "{tmp}/absent"], "no such update server root ({tmp}/absent)"),
-    (["--server-root", "{tmp}", "--config", "{tmp}/c.json"],
-     "--server-root and --config name the server twice: give one"),
-    (["--config", "{tmp}/c.json"], "no such update server config ({tmp}/c.json)"),
+    (["--server-root", "{tmp}", "--servers", "{tmp}/c.json"],
+     "--server-root and --servers name the server twice: give one"),
+    (["--servers", "{tmp}/c.json"], "no such update server config ({tmp}/c.json)"),
     (["--bug-window", "0"], "the bug window must be a whole number of days >= 1, found 0 (--bug-window)"),
     (["--as-of", "yesterday"], "not an RFC 3339 time: 'yesterday' (--as-of)"),
 ])
@@ -324,7 +337,7 @@ def test_quarantine_names_resolve_to_versions_with_prereleases(tmp_path):
     (root / "quarantine" / "2.0.0-rc.1-20240101T000000Z").mkdir(parents=True)
     (root / "quarantine" / "1.0.0-20240101T000000Z").mkdir()
     (root / "quarantine" / "not-a-version").mkdir()
-    from releng.server.transport import LocalTransport
+    from releng.server.local import LocalTransport
 
     records = metric_sources.read_server(LocalTransport("t", root))
     assert records.quarantined == {"2.0.0-rc.1", "1.0.0"} and records.history == () and records.latest is None
@@ -332,7 +345,7 @@ def test_quarantine_names_resolve_to_versions_with_prereleases(tmp_path):
 
 
 def test_a_channel_only_the_history_knows_goes_before_stable(tmp_path):
-    from releng.server.transport import LocalTransport
+    from releng.server.local import LocalTransport
 
     write_jsonl(tmp_path / "channels" / "history.jsonl", [history_record(T0, "nightly", "1.0.0", "publish", 1),
                                                           history_record(T0, "stable", "1.0.0", "publish", 1)])
@@ -365,7 +378,7 @@ def test_records_written_by_publish_promote_and_rollback_release(git_repo, tmp_p
     config.write_text(json.dumps({"servers": [{"name": "local", "transport": "local", "root": str(root),
                                                "base_url": "https://local.example"}],
                                   "channels": ["dev", "beta", "stable"], "manifest": {"expires_days": 7}}))
-    quiet = ["--config", str(config), "--signing-key", str(key_file), "-q"]
+    quiet = ["--servers", str(config), "--signing-key", str(key_file), "-q"]
     for i, version in enumerate(("1.0.0", "1.1.0", "1.2.0")):
         git_repo.commit(f"feat: feature {i}")
         git_repo.tag(f"v{version}")
@@ -379,7 +392,7 @@ def test_records_written_by_publish_promote_and_rollback_release(git_repo, tmp_p
     assert rollback_release.main([*quiet, "1.2.0", "--reason", "crashes on load"]) == 0
     log = [json.loads(line) for line in (root / "rollback_log.jsonl").read_text().splitlines()]
 
-    code, out, _ = run(capsys, "--repo", str(git_repo.path), "--config", str(config), "--json")
+    code, out, _ = run(capsys, "--repo", str(git_repo.path), "--servers", str(config), "--json")
     doc = json.loads(out)
     validate_document(doc)
     rows = {r["version"]: r for r in doc["releases"]}
@@ -412,7 +425,7 @@ def test_an_sftp_server_read_with_a_read_only_key(released, sshd, tmp_path, caps
         "name": "primary", "transport": "sftp", "host": sshd.host, "port": sshd.port, "user": sshd.user,
         "key_file": str(sshd.readonly_client_key), "known_hosts": str(sshd.known_hosts), "root": str(remote),
         "base_url": "https://primary.example"}]}))
-    code, out, _ = run(capsys, "--repo", str(repo.path), "--config", str(cfg), "--as-of", iso(T0 + 60 * DAY),
+    code, out, _ = run(capsys, "--repo", str(repo.path), "--servers", str(cfg), "--as-of", iso(T0 + 60 * DAY),
                        "--json")
     doc = json.loads(out)
     local = json.loads(run(capsys, *full_args(released, "--json"))[1])

@@ -18,11 +18,10 @@ from releng._scripts.changelog import gen_changelog
 from releng._scripts.packaging import build_package
 from releng._scripts.validation import validate_release
 from releng._scripts.versioning import bump_version
-from releng.validation import artifact_gates, gates
-from testkit import write_key
+from releng.validation import artifact_gates, checklist, gates
+from testkit import copy_plugin, write_key
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "plugin"
 CHANGELOG = "# Changelog\n\n## [Unreleased]\n\n## [0.1.0] - 2023-11-14\n\n### Added\n\n- A gain stage.\n"
 CHECK_PRESETS = """import json, pathlib, sys
 for p in sorted(pathlib.Path("presets").glob("*.json")):
@@ -30,7 +29,7 @@ for p in sorted(pathlib.Path("presets").glob("*.json")):
     print("ok", p.name)
 sys.exit(0)
 """
-ALL_GATES = [g[0] for g in gates.GATES]
+ALL_GATES = [g[0] for g in checklist.GATES]
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,7 @@ def git(repo: Path, *args: str) -> str:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     """0.1.0 tagged, a fix commit, then the documented chain: bump-version, gen-changelog, tag, build-package."""
     base = tmp_path_factory.mktemp("validate")
-    src = base / "plugin"
-    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "__pycache__"))
-    (src / "CHANGELOG.md").write_text(CHANGELOG)
+    src = copy_plugin(base / "plugin", CHANGELOG)
     (src / "check_presets.py").write_text(CHECK_PRESETS)
     (src / "compat").mkdir()
     shutil.copy(ROOT / "versioning" / "compatibility_matrix.json", src / "compat" / "matrix.json")
@@ -467,8 +464,8 @@ def test_the_hotfix_profile_is_the_quick_subset(repo, validate):
 def test_a_hotfix_that_is_not_a_patch_fails(git_repo):
     git_repo.commit("chore: start")
     git_repo.tag("v1.2.3")
-    ctx = gates.Context(repo=git_repo.path, profile="hotfix", settings=dict(gates.DEFAULTS),
-                        version=semver.parse("1.3.0"), tags=releng_git.tags(git_repo.path))
+    ctx = checklist.Context(repo=git_repo.path, profile="hotfix", settings=dict(checklist.DEFAULTS),
+                            version=semver.parse("1.3.0"), tags=releng_git.tags(git_repo.path))
     ok, notes = gates._no_skipped_version(ctx)
     assert ok is False and "1.3.0 skips a version after v1.2.3: next is 1.2.4 (a hotfix is a patch release)" in notes
 
@@ -482,8 +479,8 @@ def test_a_hotfix_that_is_not_a_patch_fails(git_repo):
 def test_no_skipped_version(git_repo, last, new, profile, ok):
     git_repo.commit("chore: start")
     git_repo.tag(f"v{last}")
-    ctx = gates.Context(repo=git_repo.path, profile=profile, settings=dict(gates.DEFAULTS),
-                        version=semver.parse(new), tags=releng_git.tags(git_repo.path))
+    ctx = checklist.Context(repo=git_repo.path, profile=profile, settings=dict(checklist.DEFAULTS),
+                            version=semver.parse(new), tags=releng_git.tags(git_repo.path))
     assert gates._no_skipped_version(ctx)[0] is ok
 
 
@@ -497,4 +494,4 @@ def test_the_committed_checklist_is_the_generated_one(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text == target.read_text()
     assert all(f"`{g}`" in text for g in ALL_GATES)
-    assert text.count("human;") == len(gates.HUMAN) and "sign-off" in text and "Beta testers" in text
+    assert text.count("human;") == len(checklist.HUMAN) and "sign-off" in text and "Beta testers" in text

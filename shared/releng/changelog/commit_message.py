@@ -5,8 +5,9 @@ comment lines of the editor template and, after `git commit -v`, the diff below 
 does what git's `strbuf_stripspace` and `wt_status_truncate_message_at_cut_line` do afterwards.
 
 Start-up time is the point of this module (the hook runs on every commit): it imports nothing beyond `os` and
-`sys`, which the interpreter has loaded anyway. No `re` (~8 ms with its dependencies), no `pathlib` (which imports
-`re`), no `subprocess` unless core.commentChar is really configured somewhere (`comment_string`).
+`sys`, which the interpreter has loaded anyway. No `re` (slow to import with its dependencies: bench/README.md), no
+`pathlib` (which imports `re`), no `subprocess` unless core.commentChar is really configured somewhere
+(`comment_string`).
 """
 
 from __future__ import annotations

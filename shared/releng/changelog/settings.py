@@ -9,10 +9,10 @@ Sources, later ones winning (tables merge key by key, `releng.config.merged`):
    folder of the config file that names it, which is the repository root for releng.toml and pyproject.toml).
 
 Speed, and the cache: lint-commit runs on every commit and must start in about the time of `python -c pass`, but
-`import yaml` alone costs ~20 ms, `tomllib` and `pathlib` pull in `re` (~8 ms) and `json` does too. So the merged
-and validated result is cached with `marshal` (built into the interpreter: no import, loads in microseconds) in
-`<git dir>/releng/changelog_config.cache`, or under the user cache dir when there is no git dir. Its key is the
-cache format, the Python version, the `explicit` argument and the path, mtime_ns and size of every file consulted,
+`import yaml` alone costs more than that, `tomllib` and `pathlib` pull in `re`, and `json` does too (bench/README.md).
+So the merged and validated result is cached with `marshal` (built into the interpreter: no import, quick to
+load) in `<git dir>/releng/changelog_config.cache`, or under the user cache dir when there is no git dir. Its key is
+the cache format, the Python version, the `explicit` argument and the path, mtime_ns and size of every file consulted,
 absent ones included (creating a releng.toml invalidates it). A hit costs a handful of `stat()` calls; a miss
 parses as usual, validates and rewrites the cache atomically; a cache that cannot be read or written is ignored.
 As git does for its index ("racy git"), nothing is cached while a source is younger than `RACY_NS`: a second edit

@@ -10,15 +10,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from releng import cli, documents, semver, signing
+from releng import documents, names, signing
 from releng.errors import BadInput
-from releng.server import layout
-from releng.server.layout import CHANNELS, INCOMING, LOCKS, RELEASES, Channel, LocalFile
-from releng.server.transport import Transport, hash_local
+from releng.files import sha256_file
+from releng.server import channel_store, channels, layout
+from releng.server.channel_store import Channel
+from releng.server.layout import CHANNELS, INCOMING, LOCKS, RELEASES, LocalFile
+from releng.server.transport import Transport
 
 NOTES = "RELEASE_NOTES.md"
 
@@ -33,7 +34,7 @@ def local_files(doc: dict[str, Any], folder: Path, doc_path: Path, notes: Path |
 
     files = []
     for a in doc.get("artifacts") or []:
-        name = layout.check_name(a.get("path"), "artifact name")
+        name = names.check_name(a.get("path"), "artifact name")
         path = (sources or {}).get(name, folder / name)
         files.append(LocalFile(name, path, int(a["size"]), str(a["sha256"])))
     if not files:
@@ -43,7 +44,7 @@ def local_files(doc: dict[str, Any], folder: Path, doc_path: Path, notes: Path |
                            str(checksums.get("sha256"))))
     extra = [(artifacts.SIG, folder / artifacts.SIG), (artifacts.DOCUMENT, doc_path)]
     for name, path in extra + ([(NOTES, notes)] if notes else []):
-        size, digest = hash_local(path)
+        size, digest = sha256_file(path)
         files.append(LocalFile(name, path, size, digest))
     return files
 
@@ -104,7 +105,7 @@ def merge_documents(inputs: Sequence[tuple[dict[str, Any], Path]], key: signing.
             raise BadInput(f"{doc.get('name')} {doc.get('version')} cannot be published with "
                            f"{first.get('name')} {first.get('version')}: one release per run", str(path))
         for a in doc.get("artifacts") or []:
-            name = layout.check_name(a.get("path"), "artifact name")
+            name = names.check_name(a.get("path"), "artifact name")
             art = artifacts.Artifact(name, a["kind"], a["platform"], a["arch"], int(a["size"]), str(a["sha256"]))
             if merged.setdefault(name, art) != art:
                 raise BadInput(f"two artifacts documents list {name} with different bytes", str(path))
@@ -142,42 +143,36 @@ def release_notes(changes_path: str, version: str, out_dir: Path) -> tuple[Path,
 @dataclass(frozen=True)
 class NextManifest:
     envelope: bytes
-    number: int
-    fresh: bool  # a new manifest was signed (False: the newest existing one is copied to mirrors that lag)
+    payload: dict[str, Any]
+    action: str  # publish | refresh (a new manifest was signed) | sync (the newest copy goes to mirrors that lag)
+
+    @property
+    def fresh(self) -> bool:
+        return self.action != "sync"
+
+    @property
+    def number(self) -> int:
+        return int(self.payload["manifest_number"])
 
 
-def next_manifest(current: Mapping[str, Channel], channel: str, doc: dict[str, Any], notes: str,
-                  cfg: Mapping[str, Any], key: signing.SigningKey, fallback_base: str) -> NextManifest | None:
-    """The manifest every server should hold after publishing `doc` to `channel`; None when the channel already
-    points at a newer version (promote-release moves channels, publish never moves one back)."""
-    from releng.server import manifest
+def next_manifest(copies: Sequence[Channel], channel: str, doc: Mapping[str, Any], notes: str,
+                  manifest_cfg: Mapping[str, Any], key: signing.SigningKey, base: str) -> NextManifest:
+    """The manifest every server should hold after publishing `doc` to `channel` (releng.server.channels.publish).
 
-    version = doc["version"]
-    known = [c.payload for c in current.values() if c.payload is not None]
-    best = max(known, key=lambda p: int(p["manifest_number"]), default=None)
-    now = datetime.now(UTC).replace(microsecond=0)
-    if best is not None and best["version"] == version and \
-            manifest.parse_time(best["expires_at"]) > now + timedelta(days=1):
-        envelope = next(c.envelope for c in current.values() if c.payload is best)
-        assert envelope is not None
-        return NextManifest(envelope, int(best["manifest_number"]), False)
-    if best is not None and semver.parse(version) < semver.parse(best["version"]):
-        cli.warn(f"channel {channel} already points at {best['version']}, newer than {version}: "
-                 "manifest left as it is (promote-release moves channels)")
-        return None
-    number = int(best["manifest_number"]) + 1 if best is not None else 1
-    man = cfg["manifest"]
-    base_url = man.get("base_url") or fallback_base
-    payload = manifest.build_manifest(
-        channel=channel, version=version, manifest_number=number, issued_at=now,
-        expires_at=now + timedelta(days=man["expires_days"]), notes=notes,
-        artifacts=layout.manifest_artifacts(doc, version, base_url, man["prefer_kinds"]))
-    return NextManifest(manifest.sign_envelope(payload, key, now=now), number, True)
+    Raises channels.NotNewer when the channel already points at a newer version: promote-release moves channels,
+    publish never moves one back (the caller warns and leaves the channel alone)."""
+    top = channel_store.best(copies)
+    offer = channel_store.offer_from_document(doc, notes, manifest_cfg, base)
+    change = channels.publish(top.payload if top else None, channel, offer, channel_store.clock(manifest_cfg))
+    if change is None:
+        assert top is not None and top.envelope is not None and top.payload is not None
+        return NextManifest(top.envelope, top.payload, "sync")
+    return NextManifest(channel_store.sign(change, key), change.payload, change.action)
 
 
 def purge_urls(cfg: Mapping[str, Any], fallback_base: str, channel: str, names: Sequence[str]) -> list[str]:
-    """The mutable URLs a publish changes (item 36): the channel manifest, and for stable releases/latest/ and every
-    file under it (`names`: the release folder's files). Never a versioned URL."""
+    """The mutable URLs a publish changes (docs/security-properties.md #36): the channel manifest, and for stable
+    releases/latest/ and every file under it (`names`: the release folder's files). Never a versioned URL."""
     from releng.server import cdn
 
     base = cdn.base_url(cfg, fallback_base)

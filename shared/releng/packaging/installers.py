@@ -22,7 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from releng import semver
 from releng.errors import BadInput
-from releng.packaging.archive.formats import Entry
+from releng.packaging.archive.entries import Entry
 from releng.packaging.plugin_formats import Bundle, inside
 
 DEB_ARCH = {"x86_64": "amd64", "arm64": "arm64", "x86": "i386", "armv7": "armhf"}
@@ -31,9 +31,10 @@ MAC_ARCH = {"x86_64": "x86_64", "arm64": "arm64", "universal": "arm64,x86_64"}
 _DEB_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Meta:
-    """What installers say about the product (from [packaging] in releng.toml)."""
+    """What installers say about the product (from [packaging] in releng.toml); keywords only: nine strings in a row
+    are too easy to pass in the wrong order."""
 
     name: str
     display_name: str
@@ -109,7 +110,7 @@ def lay_out(entries: Sequence[Entry], root: Path, mtime: int) -> None:
     os.utime(root, (mtime, mtime))
 
 
-def deb_root(entries: Sequence[Entry], bundles: Sequence[Bundle], meta: Meta, arch: str, root: Path,
+def deb_root(entries: Sequence[Entry], bundles: Sequence[Bundle], meta: Meta, arch: str, *, root: Path,
              mtime: int) -> Path:
     """Lay the package's files out under `root` (recreated) with normalised modes and mtimes; returns root."""
     moved = [replace(e, name=deb_destination(e.name, bundles)) for e in entries]

@@ -13,8 +13,6 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from releng.errors import BadInput
-
 PLATFORMS = ("linux", "windows", "macos")
 
 
@@ -137,9 +135,3 @@ def host_arch() -> str:
     machine = _platform.machine().lower()
     return {"amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64", "i386": "x86", "i686": "x86",
             "armv7l": "armv7"}.get(machine, machine)
-
-
-def normal_platform(value: str) -> str:
-    if value not in PLATFORMS:
-        raise BadInput(f"unknown platform {value!r} (one of {', '.join(PLATFORMS)})")
-    return value

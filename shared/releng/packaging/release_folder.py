@@ -13,23 +13,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from releng import artifacts, documents, signing
+from releng import artifacts, documents, files, progress, signing
 from releng.artifacts import Artifact, Failed
 from releng.errors import ExternalError
 from releng.packaging import installers, plugin_formats
 from releng.packaging.archive import formats, output
+from releng.packaging.archive.entries import Entry, generated, sort_entries, total_size, under
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Plan:
-    """Everything the packagers need about one build."""
+    """Everything the packagers need about one build; built with keywords, as 17 positional fields are unreadable.
+
+    Frozen: a packager reads the plan and never changes it, only reports into `notes` and `tools`.
+    """
 
     meta: installers.Meta
     platform: str
     arch: str
     host: str  # the platform this runs on
     stage: Path
-    entries: list[formats.Entry]
+    entries: list[Entry]
     bundles: list[plugin_formats.Bundle]
     work: Path  # scratch folder for installer roots and scripts
     out: Path
@@ -39,7 +43,7 @@ class Plan:
     templates: Path  # folder of installer templates
     archive_root: str
     macos_prefix: str = "/usr/local"
-    progress: bool = False
+    progress: bool = False  # draw a progress line on stderr (releng.progress.drawable)
     verbose: bool = False
     notes: list[str] = field(default_factory=list)  # what could not run here, for the caller to show
     tools: dict[str, str] = field(default_factory=dict)
@@ -48,7 +52,8 @@ class Plan:
         return artifacts.artifact_name(self.meta.name, self.meta.version, self.platform, self.arch, kind)
 
     def artifact(self, kind: str, size: int, sha256: str) -> Artifact:
-        return Artifact(self.file_name(kind), kind, self.platform, self.arch, size, sha256)
+        return Artifact(path=self.file_name(kind), kind=kind, platform=self.platform, arch=self.arch, size=size,
+                        sha256=sha256)
 
 
 def produce(plan: Plan, kind: str) -> Artifact | None:
@@ -60,16 +65,18 @@ def produce(plan: Plan, kind: str) -> Artifact | None:
 
 
 def _archive(plan: Plan, kind: str) -> Artifact:
-    install = formats.generated("INSTALL.txt", plugin_formats.install_text(plan.bundles, plan.platform,
-                                                                     plan.meta.name).encode("utf-8"))
-    entries = formats.under(plan.archive_root, formats.sort_entries([*plan.entries, install]))
+    install = generated("INSTALL.txt", plugin_formats.install_text(plan.bundles, plan.platform,
+                                                             plan.meta.name).encode("utf-8"))
+    entries = under(plan.archive_root, sort_entries([*plan.entries, install]))
     target = plan.out / plan.file_name(kind)
-    progress = output.Progress(f"compressing {target.name}", formats.total_size(entries), plan.progress)
+    bar = progress.Progress(total_size(entries), sys.stderr, label=f"compressing {target.name}") \
+        if plan.progress else None
     try:
         size, digest = formats.write(kind, entries, target, mtime=plan.mtime, jobs=plan.jobs,
-                                     level=plan.levels.get(kind), progress=progress)
+                                     level=plan.levels.get(kind), progress=bar)
     finally:
-        progress.close()
+        if bar is not None:
+            bar.close()
     if kind == "tar.zst":
         import zstandard
 
@@ -107,7 +114,7 @@ def _adopt(plan: Plan, kind: str, built: Path) -> Artifact:
     tmp = output.temp_path(target)
     try:
         shutil.move(str(built), tmp)
-        size, digest = output.sha256_file(tmp)
+        size, digest = files.sha256_file(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, target)
     except BaseException:
@@ -120,7 +127,8 @@ def _deb(plan: Plan, kind: str) -> Artifact:
     dpkg_deb = _tool(plan, ["dpkg-deb"], "install dpkg (apt-get install dpkg)")
     assert dpkg_deb is not None
     arch = installers.DEB_ARCH.get(plan.arch, plan.arch)
-    root = installers.deb_root(plan.entries, plan.bundles, plan.meta, arch, plan.work / "deb-root", plan.mtime)
+    root = installers.deb_root(plan.entries, plan.bundles, plan.meta, arch, root=plan.work / "deb-root",
+                               mtime=plan.mtime)
     built = plan.out / f".{plan.file_name(kind)}.dpkg{output.TMP_SUFFIX}"
     try:
         _run_tool([dpkg_deb, *installers.deb_command(root, built)[1:]],
@@ -177,7 +185,7 @@ def _pkg(plan: Plan, kind: str) -> Artifact | None:
 
 def rehash(plan: Plan, artifact: Artifact) -> Artifact:
     """The artifact's size and sha256 again, after a code-sign step changed it in place."""
-    size, digest = output.sha256_file(plan.out / artifact.path)
+    size, digest = files.sha256_file(plan.out / artifact.path)
     return plan.artifact(artifact.kind, size, digest)
 
 
@@ -191,6 +199,4 @@ def finish(out: Path, found: Sequence[Artifact], key: signing.SigningKey | None,
     doc = artifacts.document(artifacts=found, sums=sums, signature=signature, key=key, **body)
     text = documents.dumps("artifacts", doc)
     documents.write_bytes_atomic(out / artifacts.DOCUMENT, text.encode("utf-8"), mode=0o644)
-    if key is None:
-        sys.stderr.write("warning: unsigned build: no SHA256SUMS.sig (a test build only)\n")
     return text

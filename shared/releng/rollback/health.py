@@ -1,4 +1,4 @@
-"""Crash telemetry and the rollback decision of `watch-health` (UPDATE_SECURITY item 33).
+"""Crash telemetry and the rollback decision of `watch-health` (docs/security-properties.md #33).
 
 The feed is one JSON object, from a file, stdin (`-`) or an http(s) URL:
 `{"versions": {"1.2.0": {"sessions": N, "crashes": M, "clients": K}}}`. `clients` (distinct client ids) is optional,
@@ -197,7 +197,7 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
     manifest that fails verification is BadInput, as everywhere: never trust, never skip silently. A watcher never
     creates a server root (a missing local one is unreachable, as for the rollback).
     """
-    from releng.server import layout, transport
+    from releng.server import channel_store, connect, layout, transport
 
     found: dict[str, list[str]] = {}
     errors, reached = [], 0
@@ -206,9 +206,9 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
             continue
         t = None
         try:
-            t = transport.open_server(spec, create=False)
+            t = connect.open_server(spec, create=False)
             for channel in cfg["channels"]:
-                payload = layout.read_channel(t, channel, trusted).payload
+                payload = channel_store.read(t, channel, trusted).payload
                 if payload is None:
                     continue
                 st = t.stat(layout.release_dir(payload["version"]))
@@ -228,7 +228,7 @@ def offered(cfg: Mapping[str, Any], trusted: Mapping[str, bytes]) -> dict[str, l
 
 
 def figures(decision: Decision, policy: Policy) -> dict[str, Any]:
-    """What the rollback log records about the decision (item 33: 'records the figures it used')."""
+    """What the rollback log records about the decision: the figures it used (docs/security-properties.md #33)."""
     s = decision.sample
     return {"sessions": s.sessions, "crashes": s.crashes, "clients": s.clients,
             "crash_rate": round(float(s.rate), 8), "threshold": round(float(policy.threshold), 8),

@@ -1,7 +1,7 @@
 """Telling people a release was rolled back: a Slack-compatible webhook, SMTP mail, and the GitHub release's title.
 
-"Communicate fast" (issue 6): rollback-release and watch-health send one message per rollback, as configured in the
-update server config's `notify` section:
+"Communicate fast" (docs/rollback-runbook.md): rollback-release and watch-health send one message per rollback, as
+configured in the update server config's `notify` section:
 
 ```json
 "notify": {"webhook_env": "RELENG_ROLLBACK_WEBHOOK",

@@ -1,4 +1,5 @@
-"""Rolling a release back on every update server, in an order no reader can notice (issue 6, UPDATE_SECURITY 31-34).
+"""Rolling a release back on every update server, in an order no reader can notice
+(docs/rollback-runbook.md; docs/security-properties.md #31-#34).
 
 Per server, under `channels/.lock`: (1) each channel manifest offering VERSION is replaced (one rename) by one offering
 the previous good release, number + 1, `rollback_of: VERSION`, and channels/history.jsonl gets the change;
@@ -12,22 +13,22 @@ and rewrites that line (same id). rollback_release.py's docstring is the user's 
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from releng import semver, signing
+from releng import names, semver, signing, times
 from releng.errors import BadInput, ExternalError, RelengError
 from releng.rollback import notify
-from releng.server import cdn, github, layout, manifest
-from releng.server.layout import CHANNELS, QUARANTINE, RELEASES, ROLLBACK_LOG, Channel
-from releng.server.transport import Transport, lock, mkdirs, network_error, open_server
+from releng.server import cdn, channel_store, channels, github, layout
+from releng.server.channel_store import Channel
+from releng.server.connect import open_server
+from releng.server.layout import CHANNELS, QUARANTINE, RELEASES, ROLLBACK_LOG
+from releng.server.transport import Transport, lock, mkdirs, network_error
 from releng.signing import SigningKey
 
 CHECKLIST = "rollback/rollback_checklist.md"
@@ -42,11 +43,6 @@ class Server:
     error: str | None = None
     changes: list[str] = field(default_factory=list)
     quarantine: str | None = None
-
-
-def actor() -> str:
-    """Who acts: $RELENG_ACTOR (CI sets it), else user@host."""
-    return os.environ.get("RELENG_ACTOR") or f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 @contextmanager
@@ -88,7 +84,7 @@ def _up(servers: Sequence[Server]) -> list[tuple[Server, Transport]]:
 
 def was_rolled_back(cfg: Mapping[str, Any], version: str) -> bool:
     """Whether VERSION has a rollback_log.jsonl line or a quarantine folder on any reachable server."""
-    layout.check_version(version)
+    names.check_version(version)
     with connected(cfg) as servers:
         return any(any(e.get("from") == version for e in layout.read_jsonl(t, ROLLBACK_LOG))
                    or layout.quarantined(t, version) for _, t in _up(servers))
@@ -111,99 +107,79 @@ def _locked(up: list[tuple[Server, Transport]], take: bool = True) -> Iterator[l
         yield held
 
 
-def _best(current: Sequence[Channel]) -> Channel | None:
-    """The manifest with the highest number among the servers' copies of one channel."""
-    return max((c for c in current if c.payload), key=lambda c: int((c.payload or {})["manifest_number"]),
-               default=None)
+def _copies(held: Sequence[tuple[Server, Transport]], channel: str, trusted: Mapping[str, bytes]) -> list[Channel]:
+    return channel_store.read_all([t for _, t in held], channel, trusted)
 
 
-def _offer(cfg: Mapping[str, Any], t0: Transport, channel: str, version: str, number: int, *,
-           rollout: Mapping[str, Any] | None = None, rollback_of: str | None = None) -> dict[str, Any]:
-    """A fresh manifest payload offering the release in releases/<version>/ (as promote-release builds one)."""
-    base = cfg["manifest"].get("base_url") or t0.url("").rstrip("/")
-    arts = layout.manifest_artifacts(layout.release_document(t0, version), version, base,
-                                            cfg["manifest"]["prefer_kinds"])
-    rollout, now = rollout or {"percent": 100, "halted": False}, datetime.now(UTC).replace(microsecond=0)
-    return manifest.build_manifest(
-        channel=channel, version=version, manifest_number=number, issued_at=now,
-        expires_at=now + timedelta(days=cfg["manifest"]["expires_days"]), artifacts=arts,
-        notes=layout.release_notes(t0, version), rollout_percent=rollout["percent"],
-        halted=bool(rollout["halted"]), rollback_of=rollback_of)
+def _offer(cfg: Mapping[str, Any], t0: Transport, version: str) -> channels.Offer:
+    """The release facts of releases/<version>/ (the first reachable server's copy)."""
+    return channel_store.offer_on_server(t0, version, cfg["manifest"], channel_store.base_url(cfg["manifest"], t0))
 
 
-def _record(action: str, payload: Mapping[str, Any], envelope: bytes, who: str, reason: str | None) -> dict[str, Any]:
-    rec = {"at": manifest.format_time(datetime.now(UTC)), "who": who, "action": action, "channel": payload["channel"],
-           "version": payload["version"], "manifest_number": payload["manifest_number"], "rollout": payload["rollout"],
-           "sha256": manifest.envelope_digest(envelope), **({"reason": reason} if reason else {})}
-    if payload.get("rollback_of"):
-        rec["rollback_of"] = payload["rollback_of"]
-    return rec
+Target = tuple[str, dict[str, Any], bytes]  # (history action, payload, signed envelope)
 
 
-def _write_channels(s: Server, t: Transport, targets: Mapping[str, tuple[str, dict[str, Any], bytes]],
-                    trusted: Mapping[str, bytes], who: str, dry: bool, say: Say, reason: str | None = None) -> None:
+def _write_channels(s: Server, t: Transport, targets: Mapping[str, Target], trusted: Mapping[str, bytes], who: str,
+                    dry: bool, say: Say, reason: str | None = None) -> None:
     for channel, (action, payload, envelope) in targets.items():
-        if layout.read_channel(t, channel, trusted).envelope == envelope:
+        if not channel_store.needs_write(t, channel, envelope, trusted):
             continue
-        of = f", rollback_of {payload['rollback_of']}" if payload.get("rollback_of") else ""
-        change = f"{CHANNELS}/{channel}.json: offer {payload['version']} (number {payload['manifest_number']}{of})"
+        change = channel_store.describe(channel, payload)
         s.changes.append(change)
         say(f"{'would write' if dry else 'write'} {change} on {s.name}")
         if not dry:
-            layout.write_channel(t, channel, envelope, _record(action, payload, envelope, who, reason))
+            channel_store.write(t, channel, envelope, channel_store.record(action, payload, envelope, who, reason))
+
+
+def _target(change: channels.Change | None, top: Channel, key: SigningKey) -> Target:
+    """A decided change signed, or (no change) the newest copy as it is, for the mirrors that lag."""
+    if change is not None:
+        return change.action, change.payload, channel_store.sign(change, key)
+    assert top.payload is not None and top.envelope is not None
+    return "sync", top.payload, top.envelope
 
 
 def halt(cfg: dict[str, Any], version: str, key: SigningKey, *, dry_run: bool = False,
          who: str | None = None) -> list[str]:
     """Halt the rollout of VERSION on every channel that offers it (signed, number + 1, history "halt")."""
-    layout.check_version(version)
+    names.check_version(version)
     trusted = signing.trusted_keys(key, cfg["manifest"])
     with connected(cfg) as servers, _locked(_up(servers), take=not dry_run) as held:
-        targets: dict[str, tuple[str, dict[str, Any], bytes]] = {}
-        halted = []
+        targets: dict[str, Target] = {}
+        clock = channel_store.clock(cfg["manifest"])
         for channel in cfg["channels"]:
-            best = _best([layout.read_channel(t, channel, trusted) for _, t in held])
-            if best is None or best.payload is None or best.payload["version"] != version:
+            top = channel_store.best(_copies(held, channel, trusted))
+            if top is None or top.payload is None or top.payload["version"] != version:
                 continue
-            assert best.envelope is not None
-            if best.payload["rollout"].get("halted") is True:
-                targets[channel] = ("sync", best.payload, best.envelope)
-                continue
-            fresh = _offer(cfg, held[0][1], channel, version, best.payload["manifest_number"] + 1)  # new times
-            new = {**best.payload, **{k: fresh[k] for k in ("issued_at", "expires_at", "manifest_number")},
-                   "rollout": {**best.payload["rollout"], "halted": True}}
-            targets[channel] = ("halt", new, manifest.sign_envelope(new, key))
-            halted.append(channel)
+            targets[channel] = _target(channels.steer(top.payload, clock, halt=True), top, key)
         for s, t in held:
-            _write_channels(s, t, targets, trusted, who or actor(), dry_run, lambda _m: None)
-        return halted
+            _write_channels(s, t, targets, trusted, who or names.actor(), dry_run, lambda _m: None)
+        return [c for c, (action, _, _) in targets.items() if action == "halt"]
 
 
 def revert(cfg: dict[str, Any], channel: str, number: int, key: SigningKey, reason: str, *, dry_run: bool = False,
            who: str | None = None, say: Say | None = None) -> dict[str, Any]:
-    """Offer again what channels/history.jsonl entry NUMBER of CHANNEL offered (UPDATE_SECURITY 34): its version and
-    rollout, rebuilt from releases/<version>/, re-signed with the next number (`rollback_of` the current version
-    when going back). The latest symlink follows on the last channel at 100%. A summary dict; BadInput if refused."""
-    layout.check_channel(channel)
+    """Offer again what channels/history.jsonl entry NUMBER of CHANNEL offered (docs/security-properties.md #34):
+    its version and rollout, rebuilt from releases/<version>/, re-signed with the next number (`rollback_of` the
+    current version when going back). The latest symlink follows on the last channel at 100%. A summary dict;
+    BadInput if refused."""
+    names.check_channel(channel)
     trusted, say = signing.trusted_keys(key, cfg["manifest"]), say or (lambda _m: None)
     with connected(cfg) as servers, _locked(_up(servers), take=not dry_run) as held:
         entry = next((h for _, t in held for h in layout.read_jsonl(t, layout.HISTORY)
                       if h.get("channel") == channel and h.get("manifest_number") == number), None)
         if entry is None:
             raise BadInput(f"{layout.HISTORY} has no entry {number} for {channel}")
-        version = layout.check_version(entry.get("version"))
+        version = names.check_version(entry.get("version"))
         if any(not (st := t.stat(layout.release_dir(version))) or not st.is_dir for _, t in held):
             raise BadInput(f"{version} is not in {RELEASES}/ on every server (rolled back? publish a fix instead)")
-        best = _best([layout.read_channel(t, channel, trusted) for _, t in held])
-        current = best.payload if best and best.payload else None
-        rollout = entry["rollout"] if isinstance(entry.get("rollout"), dict) else None
-        older = current is not None and semver.parse(version) < semver.parse(current["version"])
-        payload = _offer(cfg, held[0][1], channel, version, (current["manifest_number"] if current else 0) + 1,
-                         rollout=rollout, rollback_of=current["version"] if current and older else None)
-        envelope = manifest.sign_envelope(payload, key)
-        full = channel == cfg["channels"][-1] and payload["rollout"] == {"percent": 100, "halted": False}
+        current = channel_store.current(_copies(held, channel, trusted))
+        change = channels.revert(current, channel, _offer(cfg, held[0][1], version),
+                                 channel_store.clock(cfg["manifest"]), entry.get("rollout"))
+        payload, envelope = change.payload, channel_store.sign(change, key)
+        full = channel == cfg["channels"][-1] and channels.offers_fully(payload)
         for s, t in held:
-            _write_channels(s, t, {channel: ("revert", payload, envelope)}, trusted, who or actor(), dry_run, say,
+            _write_channels(s, t, {channel: ("revert", payload, envelope)}, trusted, who or names.actor(), dry_run, say,
                             f"revert to {number}: {reason}")
             if full and t.readlink(f"{RELEASES}/latest") != version:
                 s.changes.append(f"{RELEASES}/latest -> {version}")
@@ -232,10 +208,10 @@ def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version:
                   key=lambda e: str(e.get("at")), default=None)
     scope = [channel] if channel else list(cfg["channels"])
     stable = cfg["channels"][-1]
-    current = {c: [layout.read_channel(t, c, trusted) for _, t in held] for c in scope}
+    current = {c: _copies(held, c, trusted) for c in scope}
     offered, synced = [], {}
     for c, cur in current.items():
-        best = _best(cur)
+        best = channel_store.best(cur)
         if best is None or best.payload is None:
             continue
         if best.payload["version"] == version:
@@ -253,8 +229,8 @@ def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version:
         quarantine = bool(present)
     else:  # one channel: quarantine only when no channel (nor latest) offers VERSION any more
         others = [c for c in cfg["channels"] if c != channel]
-        still = any((b := _best([layout.read_channel(t, c, trusted) for _, t in held])) is not None
-                    and b.payload is not None and b.payload["version"] == version for c in others)
+        still = any((p := channel_store.current(_copies(held, c, trusted))) is not None and p["version"] == version
+                    for c in others)
         latest_left = not full and any(t.readlink(f"{RELEASES}/latest") == version for _, t in held)
         quarantine = bool(present) and not still and not latest_left
     if not (offered or synced or move_latest or quarantine or pending):
@@ -267,9 +243,11 @@ def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version:
         to = previous_good(held, version, logs, no_prerelease=move_latest or stable in offered)
     targets: dict[str, tuple[str, dict[str, Any], bytes | None]] = {
         c: ("sync", b.payload, b.envelope) for c, b in synced.items() if b.payload}
+    clock, offer = channel_store.clock(cfg["manifest"]), _offer(cfg, held[0][1], to) if offered else None
     for c in offered:
-        number = max(int((x.payload or {}).get("manifest_number", 0)) for x in current[c]) + 1
-        targets[c] = ("rollback", _offer(cfg, held[0][1], c, to, number, rollback_of=version), None)
+        top = channel_store.current(current[c])
+        assert top is not None and offer is not None
+        targets[c] = ("rollback", channels.roll_back(top, offer, clock).payload, None)
     rid = str(pending["id"]) if pending else f"{version}-{started:%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
     return Plan(rid, to, targets, move_latest, quarantine, pending)
 
@@ -290,19 +268,19 @@ def rollback(cfg: dict[str, Any], version: str, reason: str, key: SigningKey, *,
              dry_run: bool = False, trigger: str = "manual", figures: Mapping[str, Any] | None = None,
              who: str | None = None, say: Say | None = None) -> dict[str, Any]:
     """Roll VERSION back on every configured server; the body of the `releng/rollback` document (module doc)."""
-    layout.check_version(version)
-    if channel is not None and layout.check_channel(channel) not in cfg["channels"]:
+    names.check_version(version)
+    if channel is not None and names.check_channel(channel) not in cfg["channels"]:
         raise BadInput(f"--channel must be one of {', '.join(cfg['channels'])}, found {channel!r}")
     if not reason.strip() or trigger not in TRIGGERS:
         raise BadInput(f"a rollback needs a --reason and a trigger in {', '.join(TRIGGERS)}")
-    say, who = say or (lambda _m: None), who or actor()
+    say, who = say or (lambda _m: None), who or names.actor()
     purger, gh, notifier = cdn.from_config(cfg), github.from_config(cfg), notify.from_config(cfg)  # checked first
     trusted = signing.trusted_keys(key, cfg["manifest"])
-    t_start, started = time.monotonic(), datetime.now(UTC).replace(microsecond=0)
+    t_start, started = time.monotonic(), times.utc_now()
     with connected(cfg) as servers:  # an unreachable server is named in the body (and by the script) at the end
         with _locked(_up(servers), take=not dry_run) as held:
             plan = _plan(cfg, _up([s for s, _ in held]), version, channel, trusted, started)
-            targets = {c: (a, p, e if e is not None else manifest.sign_envelope(p, key))
+            targets = {c: (a, p, e if e is not None else channel_store.sign(channels.Change(a, p), key))
                        for c, (a, p, e) in plan.targets.items()}
             for s, t in held:
                 with _failing(s):
@@ -373,8 +351,8 @@ def _body(cfg: Mapping[str, Any], servers: Sequence[Server], plan: Plan, version
     prefix = (cfg.get("github") or {}).get("tag_prefix", "v")
     return {
         "id": plan.id, "version": version, "to": plan.to, "scope": channel or "all", "channels": sorted(targets),
-        "reason": reason, "trigger": trigger, "who": who, "started_at": manifest.format_time(started),
-        "first_started_at": (plan.pending or {}).get("at") or manifest.format_time(started), "dry_run": dry,
+        "reason": reason, "trigger": trigger, "who": who, "started_at": times.format_time(started),
+        "first_started_at": (plan.pending or {}).get("at") or times.format_time(started), "dry_run": dry,
         "status": status, "failed": failed, "figures": dict(figures or {}),
         "manifests": [{"channel": c, "action": a, "version": p["version"], "manifest_number": p["manifest_number"]}
                       for c, (a, p, _) in sorted(targets.items())],

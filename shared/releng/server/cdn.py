@@ -1,4 +1,4 @@
-"""CDN cache purges through Cloudflare's API (UPDATE_SECURITY items 35 and 36).
+"""CDN cache purges through Cloudflare's API (docs/security-properties.md #35 and #36).
 
 `POST {api_base}/zones/{zone_id}/purge_cache` with `{"files": [<exact URL>, ...]}` and
 `Authorization: Bearer <token>`; the token comes from the environment variable named by `cdn.token_env` and is never

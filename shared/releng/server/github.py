@@ -1,4 +1,4 @@
-"""GitHub releases through the REST API, idempotent on re-runs (UPDATE_SECURITY item 37).
+"""GitHub releases through the REST API, idempotent on re-runs (docs/security-properties.md #37).
 
 `sync_release` makes exactly one release for a tag hold exactly the given files:
 
@@ -25,11 +25,11 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from releng import http
 from releng.errors import BadInput, ExternalError
-from releng.server.transport import hash_local
+from releng.files import sha256_file
 
 DEFAULT_API = "https://api.github.com"
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -39,8 +39,9 @@ class GitHubError(ExternalError):
     """GitHub refused or kept failing a request (exit 2); the message never holds the token."""
 
 
-@dataclass
-class Answer:
+class Answer(NamedTuple):
+    """A call's HTTP status and its JSON body (None when empty)."""
+
     status: int
     body: Any
 
@@ -138,7 +139,7 @@ def sync_release(gh: GitHub, tag: str, files: Sequence[Path], *, name: str | Non
     upload_url = str(release["upload_url"]).split("{", 1)[0]
     assets = {a["name"]: a for a in gh.pages(f"/releases/{rid}/assets")}
     for path in files:
-        size, digest = hash_local(path)
+        size, digest = sha256_file(path)
         _sync_asset(gh, rid, upload_url, path, size, digest, assets, out)
     published = gh.request("PATCH", f"/releases/{rid}", {"draft": False}) if release.get("draft", True) else None
     final = _expect(published, f"publish release {rid}") if published is not None else release

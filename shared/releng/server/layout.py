@@ -18,46 +18,22 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from releng import semver
+from releng import documents, semver
 from releng.errors import BadInput, ExternalError
+from releng.names import check_channel, check_name, check_version
 from releng.server.transport import Transport, TransportError, lock, mkdirs, switch_symlink, write_atomic
 
 RELEASES, INCOMING, LOCKS, CHANNELS = "releases", "releases/.incoming", "releases/.locks", "channels"
 HISTORY = "channels/history.jsonl"
-# A plain file name: no separators, no leading dot or dash, nothing a shell would interpret (UPDATE_SECURITY item 8).
-_NAME = re.compile(r"[A-Za-z0-9_+][A-Za-z0-9._+~-]*")
-_CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 class Conflict(ExternalError):
     """The version is already published on a server with different bytes: refused, nothing modified."""
-
-
-def check_name(name: object, what: str = "file name") -> str:
-    """A plain file name safe on a server and in a URL; BadInput otherwise (before anything connects)."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name or len(name) > 200:
-        raise BadInput(f"unsafe {what} {name!r}: only [A-Za-z0-9._+~-], no leading '.' or '-', no '..'")
-    return name
-
-
-def check_version(version: object) -> str:
-    """A SemVer version that is also a safe folder name."""
-    if not isinstance(version, str) or not semver.is_valid(version):
-        raise BadInput(f"not a SemVer 2.0.0 version: {version!r}")
-    return check_name(version, "version")
-
-
-def check_channel(channel: str) -> str:
-    if not _CHANNEL.fullmatch(channel):
-        raise BadInput(f"unsafe channel name {channel!r}: [a-z][a-z0-9_-]*")
-    return channel
 
 
 @dataclass(frozen=True)
@@ -152,7 +128,7 @@ def _upload(t: Transport, incoming: str, files: Sequence[LocalFile], out: Outcom
         out.bytes_sent += t.bytes_sent - sent_before
         if up.sha256 != f.sha256 or up.size != f.size:
             raise BadInput(f"{f.path} changed since it was listed (sha256 or size differs from the document)")
-    for f in files:  # item 5: sizes always, sha256 with --verify, all before the rename
+    for f in files:  # docs/security-properties.md #5: sizes always, sha256 with --verify, all before the rename
         rel = f"{incoming}/{f.name}"
         st = t.stat(rel)
         if st is None or st.size != f.size:
@@ -169,61 +145,16 @@ def _remove_folder(t: Transport, rel: str) -> None:
     t.rmdir(rel)
 
 
-@dataclass(frozen=True)
-class Channel:
-    envelope: bytes | None
-    payload: dict[str, Any] | None
-
-
-def read_channel(t: Transport, channel: str, trusted: Mapping[str, bytes]) -> Channel:
-    """The current manifest of `channel` on one server, verified with the trusted keys (None when absent)."""
-    from releng.server import manifest
-
-    rel = f"{CHANNELS}/{check_channel(channel)}.json"
-    if t.stat(rel) is None:
-        return Channel(None, None)
-    data = t.read_bytes(rel, 64 << 10)
-    return Channel(data, manifest.verify_envelope(data, trusted, f"{t.name}: {rel}"))
-
-
-@contextmanager
-def channel_locks(servers: Sequence[Transport]) -> Iterator[None]:
-    """Hold `channels/.lock` on every server, taken in the given (config) order so two writers cannot deadlock."""
-    with ExitStack() as stack:
-        for t in servers:
-            mkdirs(t, CHANNELS)
-            stack.enter_context(lock(t, f"{CHANNELS}/.lock"))
-        yield
-
-
-def write_channel(t: Transport, channel: str, envelope: bytes, record: Mapping[str, Any]) -> None:
-    """Replace the manifest with one rename, then append the change to the history log (caller holds the lock)."""
-    write_atomic(t, f"{CHANNELS}/{check_channel(channel)}.json", envelope)
-    append_history(t, record)
-
-
-def append_history(t: Transport, record: Mapping[str, Any]) -> None:
-    old = t.read_bytes(HISTORY, 64 << 20) if t.stat(HISTORY) is not None else b""
-    if old and not old.endswith(b"\n"):
-        old += b"\n"
-    line = json.dumps(dict(record), sort_keys=True, separators=(",", ":")).encode("utf-8") + b"\n"
-    write_atomic(t, HISTORY, old + line)
-
-
 def point_latest(t: Transport, version: str) -> None:
-    """Switch `releases/latest` to `version` without a moment where it does not resolve (item 6)."""
+    """Switch `releases/latest` to `version` without a moment where it does not resolve
+    (docs/security-properties.md #6)."""
     switch_symlink(t, posixpath.basename(release_dir(version)), f"{RELEASES}/latest")
 
 
 def load_config(path: Path | str) -> dict[str, Any]:
     """Read and check update_server_config.json (docs/update-server.md); BadInput naming the bad key."""
     where = str(path)
-    try:
-        cfg = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput("no such update server config", where) from None
-    except (OSError, ValueError) as e:
-        raise BadInput(f"cannot read update server config: {e}", where) from None
+    cfg = documents.load_json(path, "update server config")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("servers"), list) or not cfg["servers"]:
         raise BadInput("the config needs a non-empty \"servers\" list", where)
     names: set[str] = set()
@@ -263,7 +194,7 @@ def load_config(path: Path | str) -> dict[str, Any]:
     return cfg
 
 
-# --- what promote-release and rollback-release both need (rollback-release: issue 6) ----------------------------
+# --- what promote-release and rollback-release both need ------------------------------------------------------------
 
 QUARANTINE = "quarantine"
 ROLLBACK_LOG = "rollback_log.jsonl"
@@ -282,15 +213,24 @@ def manifest_artifacts(doc: Mapping[str, Any], version: str, base_url: str, kind
 
 def release_document(t: Transport, version: str) -> dict[str, Any]:
     """releases/<version>/artifacts.json on one server, checked to be that version's artifacts document."""
+    return parse_release_document(release_document_bytes(t, version), version, t.name)
+
+
+def release_document_bytes(t: Transport, version: str, where: str | None = None) -> bytes:
     rel = f"{release_dir(version)}/artifacts.json"
     if t.stat(rel) is None:
-        raise BadInput(f"{rel} is missing", t.name)
+        raise BadInput(f"{rel} is missing", where or t.name)
+    return t.read_bytes(rel, 16 << 20)
+
+
+def parse_release_document(data: bytes, version: str, where: str) -> dict[str, Any]:
+    rel = f"{release_dir(version)}/artifacts.json"
     try:
-        doc = json.loads(t.read_bytes(rel, 16 << 20))
+        doc = json.loads(data)
     except ValueError:
-        raise BadInput(f"{rel} is not JSON", t.name) from None
+        raise BadInput(f"{rel} is not JSON", where) from None
     if not isinstance(doc, dict) or doc.get("version") != version or not isinstance(doc.get("artifacts"), list):
-        raise BadInput(f"{rel} is not the artifacts document of {version}", t.name)
+        raise BadInput(f"{rel} is not the artifacts document of {version}", where)
     return doc
 
 

@@ -4,7 +4,7 @@ DESIGN.md's trust model. A channel file (`channels/<channel>.json`) is a DSSE en
 (https://github.com/secure-systems-lab/dsse):
 `{"payload": "<base64>", "payloadType": PAYLOAD_TYPE, "signatures": [{"keyid": "<16 hex>", "sig": "<base64>"}]}`
 where each signature is Ed25519 over `PAE(payloadType, payload bytes)`. The payload type is the domain tag: a
-SHA256SUMS signature (over the file's bytes) can never pass as a manifest signature (UPDATE_SECURITY item 11).
+SHA256SUMS signature (over the file's bytes) can never pass as a manifest signature (docs/security-properties.md #11).
 
 Writers are strict (`sign_envelope` validates the payload, the rollout and the expiry window); readers
 (`verify_envelope`) check the signature before they look at anything in the payload, refuse what they cannot trust
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from releng import semver, signing
+from releng import names, semver, signing, times
 from releng.errors import BadInput
 
 if TYPE_CHECKING:
@@ -33,76 +33,39 @@ if TYPE_CHECKING:
 PAYLOAD_TYPE = "application/vnd.releng.channel-manifest+json"
 SCHEMA = "releng/channel-manifest"
 SCHEMA_VERSION = 1
-MAX_VALIDITY = timedelta(days=14)  # UPDATE_SECURITY item 13
+MAX_VALIDITY = timedelta(days=14)  # docs/security-properties.md #13
 CLOCK_SKEW = timedelta(minutes=5)  # how far issued_at may lie from the writer's clock
 BUCKETS = 10_000
 ROLLOUT_TAG = b"releng-rollout:"
 REQUIRED = frozenset(("schema", "schema_version", "channel", "version", "manifest_number", "issued_at", "expires_at",
                       "notes", "rollout", "critical", "artifacts"))  # what the JSON Schema requires
 
-_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _PLATFORM_KEY = re.compile(r"[a-z][a-z0-9_]*-[a-z0-9_]+")
 
 
 class ManifestError(BadInput):
-    """A channel manifest that cannot be trusted or used; the subclass names the reason."""
+    """A channel manifest that cannot be trusted or used; the subclass names the reason (its message prefix)."""
 
     reason = "bad channel manifest"
+
+    def __init_subclass__(cls, reason: str = "", **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.reason = reason or cls.reason
 
     def __init__(self, what: str, where: str | None = None) -> None:
         super().__init__(f"{self.reason}: {what}", where)
 
 
-class MalformedEnvelope(ManifestError):
-    reason = "malformed DSSE envelope"
-
-
-class WrongPayloadType(ManifestError):
-    reason = "wrong DSSE payloadType"
-
-
-class UntrustedSignature(ManifestError):
-    reason = "no signature by a trusted key"
-
-
-class BadSignature(ManifestError):
-    reason = "bad signature"
-
-
-class MalformedPayload(ManifestError):
-    reason = "malformed channel manifest"
-
-
-class WrongSchema(ManifestError):
-    reason = "not a channel manifest"
-
-
-class NewerSchema(ManifestError):
-    reason = "channel manifest schema too new"
-
-
-class ExpiryPolicy(ManifestError):
-    reason = "refusing to sign"
-
-
-# --- times ------------------------------------------------------------------------------------------------------
-
-
-def format_time(moment: datetime) -> str:
-    """UTC RFC 3339 with `Z`, whole seconds: the only form a manifest holds."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: object, where: str = "time") -> datetime:
-    """Parse `YYYY-MM-DDTHH:MM:SSZ` (exactly that form); BadInput otherwise."""
-    if not isinstance(text, str) or not _TIME.fullmatch(text):
-        raise BadInput(f"not a UTC RFC 3339 time like 2026-01-31T12:00:00Z: {text!r}", where)
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise BadInput(f"not a valid time: {text!r}", where) from None
+# One class per reason, so that a caller (or a test) can tell them apart: exit 2 for every one of them.
+class MalformedEnvelope(ManifestError, reason="malformed DSSE envelope"): ...
+class WrongPayloadType(ManifestError, reason="wrong DSSE payloadType"): ...
+class UntrustedSignature(ManifestError, reason="no signature by a trusted key"): ...
+class BadSignature(ManifestError, reason="bad signature"): ...
+class MalformedPayload(ManifestError, reason="malformed channel manifest"): ...
+class WrongSchema(ManifestError, reason="not a channel manifest"): ...
+class NewerSchema(ManifestError, reason="channel manifest schema too new"): ...
+class ExpiryPolicy(ManifestError, reason="refusing to sign"): ...
 
 
 # --- the payload ------------------------------------------------------------------------------------------------
@@ -118,8 +81,8 @@ def build_manifest(*, channel: str, version: str, manifest_number: int, issued_a
         "channel": channel,
         "version": version,
         "manifest_number": manifest_number,
-        "issued_at": format_time(issued_at),
-        "expires_at": format_time(expires_at),
+        "issued_at": times.format_time(issued_at),
+        "expires_at": times.format_time(expires_at),
         "notes": notes,
         "rollout": {"percent": rollout_percent, "halted": halted},
         "critical": critical,
@@ -150,7 +113,7 @@ def check_payload(payload: Mapping[str, Any], where: str = "channel manifest") -
     if not _is_int(payload.get("manifest_number")) or payload["manifest_number"] < 0:
         raise bad("manifest_number must be a non-negative integer")
     try:
-        issued, expires = parse_time(payload.get("issued_at")), parse_time(payload.get("expires_at"))
+        issued, expires = times.parse_time(payload.get("issued_at")), times.parse_time(payload.get("expires_at"))
     except BadInput as e:
         raise bad(f"issued_at/expires_at: {e.what}") from None
     if expires <= issued:
@@ -179,15 +142,17 @@ def check_payload(payload: Mapping[str, Any], where: str = "channel manifest") -
 def check_expiry_policy(payload: Mapping[str, Any], now: datetime, max_validity: timedelta = MAX_VALIDITY,
                         skew: timedelta = CLOCK_SKEW) -> None:
     """Refuse a validity window longer than `max_validity`, an expired manifest, or a back- or post-dated one."""
-    issued, expires = parse_time(payload["issued_at"], "issued_at"), parse_time(payload["expires_at"], "expires_at")
+    issued = times.parse_time(payload["issued_at"], "issued_at")
+    expires = times.parse_time(payload["expires_at"], "expires_at")
     if expires - issued > max_validity:
         raise ExpiryPolicy(f"expires_at - issued_at is {expires - issued}, more than the maximum {max_validity}")
+    fmt = times.format_time
     if expires <= now:
-        raise ExpiryPolicy(f"the manifest expired at {format_time(expires)}, before now ({format_time(now)})")
+        raise ExpiryPolicy(f"the manifest expired at {fmt(expires)}, before now ({fmt(now)})")
     if issued < now - skew:
-        raise ExpiryPolicy(f"issued_at {format_time(issued)} is back-dated (now is {format_time(now)})")
+        raise ExpiryPolicy(f"issued_at {fmt(issued)} is back-dated (now is {fmt(now)})")
     if issued > now + skew:
-        raise ExpiryPolicy(f"issued_at {format_time(issued)} lies in the future (now is {format_time(now)})")
+        raise ExpiryPolicy(f"issued_at {fmt(issued)} lies in the future (now is {fmt(now)})")
 
 
 def _is_int(value: object) -> bool:
@@ -222,8 +187,8 @@ def sign_envelope(payload: Mapping[str, Any], key: SigningKey, *, now: datetime 
     if missing:
         raise MalformedPayload(f"missing {', '.join(missing)}")
     check_payload(payload)
-    if not _CHANNEL.fullmatch(payload["channel"]):
-        raise MalformedPayload(f"channel {payload['channel']!r} must match {_CHANNEL.pattern}")
+    if not names.is_channel(payload["channel"]):
+        raise MalformedPayload(f"channel {payload['channel']!r} must match {names.CHANNEL.pattern}")
     for name in payload["artifacts"]:
         if not _PLATFORM_KEY.fullmatch(name):
             raise MalformedPayload(f"artifact key {name!r} must be <platform>-<arch>")

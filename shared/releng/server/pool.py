@@ -1,7 +1,7 @@
 """One connection per server for a job made of steps that each open and close the servers (`reusing()`).
 
 Why: watch-health's check runs independent steps (what is offered, was it rolled back, halt, roll back), each opening
-every server through transport.open_server and closing it after, as each must when it runs alone
+every server through connect.open_server and closing it after, as each must when it runs alone
 (rollback-release). Over SFTP every open is a TCP connect, key exchange and authentication: most of such a check's
 time on a fast network, more round trips than the work itself on a slow one. Inside `with reusing():` open_server
 hands back the connection already open to the same `servers[]` entry, its close() does nothing, and the block's end
@@ -47,7 +47,7 @@ def reusing() -> Iterator[None]:
 
 
 def opened(spec: Mapping[str, Any], connect: Callable[[], Transport]) -> Transport:
-    """transport.open_server's path: `connect()` outside a reusing() block; inside one, the pooled connection to
+    """connect.open_server's path: `connect()` outside a reusing() block; inside one, the pooled connection to
     `spec` when it still answers, else a fresh `connect()` put in the pool. (open_server's `create` does not change
     the key: a pooled local root exists already.)"""
     pool = _POOL.get()

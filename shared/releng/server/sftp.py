@@ -2,9 +2,11 @@
 
 Host keys: the server's key must be in the configured known_hosts (paramiko's RejectPolicy: an unknown key is refused,
 a changed key raises BadHostKeyException); the user's own ~/.ssh/known_hosts is never read unless it is the file
-the config names. Nothing is sent before the key is checked, so a refused server stays untouched (item 9).
+the config names. Nothing is sent before the key is checked, so a refused server stays untouched
+(docs/security-properties.md #9).
 
-Throughput (bench/bench_publish.py): paramiko's plain `put` reaches ~0.37x of OpenSSH's sftp. What closes the gap:
+Throughput (bench/bench_publish.py, bench/README.md): paramiko's plain `put` is well behind OpenSSH's sftp. What
+closes the gap:
 a 64 MiB channel window and 256 KiB packets, pipelined writes (no round trip per request), 255 KiB write requests
 (OpenSSH's sftp-server takes messages up to 256 KiB; paramiko's default is 32 KiB), aes128-gcm@openssh.com
 first (AES-NI, one pass for cipher and MAC), and an unbuffered remote file fed exactly one request per write.
@@ -15,21 +17,14 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import stat as st
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import paramiko
 
-from releng.server.transport import (
-    CHUNK,
-    HostKeyError,
-    Stat,
-    TransportError,
-    Upload,
-    check_rel,
-    hash_stream,
-    read_prefix,
-)
+from releng import files
+from releng.server.transport import CHUNK, HostKeyError, Stat, TransportError, Upload, check_rel, pump, read_prefix
 
 if TYPE_CHECKING:
     from releng.server.transport import ProgressHook
@@ -46,9 +41,9 @@ def _raise_malloc_thresholds() -> None:
     """Make glibc keep 255 KiB buffers on its heap instead of mmap/munmap-ing each one.
 
     A fresh process starts with a 128 KiB mmap threshold and trims the heap above 256 KiB, so every 255 KiB request
-    (ours, and the messages paramiko builds from it) faults in fresh pages: 512 MiB took ~5.4 s in a new process
-    against ~3.0 s in a warm one. Freeing one large mmapped block raises both thresholds (glibc's dynamic threshold);
-    elsewhere this is a harmless 8 MiB allocation.
+    (ours, and the messages paramiko builds from it) faults in fresh pages, and a new process uploaded far slower
+    than a warm one (bench/README.md). Freeing one large mmapped block raises both thresholds (glibc's dynamic
+    threshold); elsewhere this is a harmless 8 MiB allocation.
     """
     if not _warm:
         block = bytearray(8 << 20)
@@ -167,7 +162,6 @@ class SftpTransport:
         have = self.stat(rel)
         offset = have.size if have is not None and have.size <= total else 0
         h = hashlib.sha256()
-        sent = 0
         try:
             mode = "r+" if have is not None and have.size <= total else "w"
             with open(local, "rb") as src:
@@ -179,16 +173,7 @@ class SftpTransport:
                     f.MAX_REQUEST_SIZE = CHUNK
                     f.set_pipelined(True)
                     f.seek(offset)
-                    hook = self.progress  # one check per file: the loop stays as lean without a terminal
-                    if hook is not None:
-                        hook(rel, offset, total)
-                    while block := src.read(CHUNK):
-                        h.update(block)
-                        f.write(block)
-                        sent += len(block)
-                        self.bytes_sent += len(block)
-                        if hook is not None:
-                            hook(rel, offset + sent, total)
+                    sent = pump(self, src, f.write, h, rel, offset, total, CHUNK)
         except (OSError, EOFError, paramiko.SSHException) as e:  # the connection dropped mid-transfer
             raise self._fail("cannot upload", rel, e) from None
         return Upload(sent, total, h.hexdigest())
@@ -207,7 +192,7 @@ class SftpTransport:
         """(size, sha256) of a remote file, or of its first `limit` bytes."""
         try:
             with self._sftp.open(self._p(rel), "r", bufsize=0) as f:
-                # 255 KiB read requests, all queued at once: ~200 MiB/s; prefetch's default 32 KiB: ~5 MiB/s.
+                # 255 KiB read requests, all queued at once: many times prefetch's 32 KiB ones (bench/README.md).
                 f.MAX_REQUEST_SIZE = CHUNK
                 size = (f.stat().st_size or 0) if limit is None else limit
                 f.prefetch(size)
@@ -218,7 +203,7 @@ class SftpTransport:
                     left[0] -= len(block)
                     return block
 
-                return hash_stream(read, CHUNK)
+                return files.hash_stream(read, CHUNK)
         except (OSError, EOFError, paramiko.SSHException) as e:
             raise self._fail("cannot read", rel, e) from None
 
@@ -258,16 +243,15 @@ class SftpTransport:
             return None
 
     def remove(self, rel: str) -> None:
-        try:
-            self._sftp.remove(self._p(rel))
-        except FileNotFoundError:
-            pass
-        except OSError as e:
-            raise self._fail("cannot remove", rel, e) from None
+        self._delete(self._sftp.remove, rel)
 
     def rmdir(self, rel: str) -> None:
+        self._delete(self._sftp.rmdir, rel)
+
+    def _delete(self, op: Callable[[str], object], rel: str) -> None:
+        """remove or rmdir: a name already gone is fine (a rerun, a racing cleaner), any other failure is not."""
         try:
-            self._sftp.rmdir(self._p(rel))
+            op(self._p(rel))
         except FileNotFoundError:
             pass
         except OSError as e:

@@ -18,14 +18,12 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from releng import artifacts, documents, semver, signing
+from releng import artifacts, documents, files, names, semver, signing
 from releng.errors import BadInput
-from releng.packaging.archive import formats, output
-
-if TYPE_CHECKING:
-    from releng.validation.gates import Context, Outcome
+from releng.packaging.archive.entries import check_name
+from releng.validation.checklist import Context, Outcome
 
 ARCHIVES = ("tar.gz", "tar.zst", "zip")
 GENERATED = ("INSTALL.txt",)  # written into each archive's root by build-package, not staged
@@ -88,7 +86,7 @@ def check_artifacts_document(doc: Mapping[str, Any], where: str) -> None:
     semver.parse(doc["version"], where)
     items = doc.get("artifacts")
     if not isinstance(items, list) or not all(
-            isinstance(a, dict) and isinstance(a.get("path"), str) and artifacts.SAFE_NAME.fullmatch(a["path"])
+            isinstance(a, dict) and names.is_safe_name(a.get("path"))
             and isinstance(a.get("size"), int) and isinstance(a.get("sha256"), str) and isinstance(a.get("kind"), str)
             for a in items):
         raise BadInput("malformed artifacts document: artifacts must list path, kind, size and sha256", where)
@@ -127,7 +125,7 @@ def integrity(ctx: Context) -> Outcome:
         problems.append(f"{extra} is in {artifacts.SUMS} but not in {artifacts.DOCUMENT}")
     for path, a in sorted(entries.items()):
         try:
-            size, digest = output.sha256_file(dist / path)
+            size, digest = files.sha256_file(dist / path)
         except FileNotFoundError:
             problems.append(f"{path} is missing")
             continue
@@ -220,7 +218,7 @@ def _extract(path: Path, kind: str, into: Path) -> None:
     if kind == "zip":
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
-                formats.check_name(info.filename.rstrip("/"), path.name)
+                check_name(info.filename.rstrip("/"), path.name)
                 target = z.extract(info, into)
                 mode = (info.external_attr >> 16) & 0o777
                 if mode and not info.is_dir():

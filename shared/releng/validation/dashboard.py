@@ -165,7 +165,7 @@ def _channels_section(doc: Mapping[str, Any]) -> str:
     rows, channels = doc["releases"], doc["channels"]
     title = "Releases by channel and rollout state"
     if not rows or not channels:
-        why = "no releases yet" if not rows else "no update server records (--server-root or --config)"
+        why = "no releases yet" if not rows else "no update server records (--server-root or --servers)"
         chart = _figure(empty_chart(title, why.capitalize(), height=120))
     else:
         shown = list(reversed(rows))[:40]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from releng import commits, git, semver
+from releng import commits, documents, git, semver
 from releng.errors import BadInput
 from releng.server.layout import HISTORY
 from releng.server.transport import Transport
@@ -112,12 +112,14 @@ def parse_time(value: object, where: str) -> int:
 
 
 def read_releases(repo: Path, prefix: str = "v", bug_types: tuple[str, ...] = ("fix",),
-                  bug_window_s: int = 14 * 86400) -> tuple[list[Release], dict[str, list[Fix]]]:
-    """Final release tags oldest to newest with their ranges, and the fix commits after each within the window.
+                  bug_window_s: int = 14 * 86400) -> tuple[list[Release], dict[str, list[Fix]], list[str]]:
+    """Final release tags oldest to newest with their ranges, the fix commits after each within the window, and
+    a warning for each tag skipped (not `<prefix><SemVer>`) for the script to print.
 
     A git process per release (its range, the commits after it), none per commit.
     """
-    finals = [t for t in git.tags(repo, prefix) if not t.version.is_prerelease]
+    found = git.tags(repo, prefix)
+    finals = [t for t in found if not t.version.is_prerelease]
     titles = _tag_titles(repo)
     releases: list[Release] = []
     fixes: dict[str, list[Fix]] = {}
@@ -135,7 +137,7 @@ def read_releases(repo: Path, prefix: str = "v", bug_types: tuple[str, ...] = ("
             hotfix_signals=tuple(signals)))
         fixes[str(tag.version)] = _fixes_after(repo, tag, bug_types, bug_window_s)
         previous = tag
-    return releases, fixes
+    return releases, fixes, found.warnings
 
 
 def _tag_titles(repo: Path) -> dict[str, str]:
@@ -280,12 +282,7 @@ _COUNT_KEYS = ("sessions", "update_checks", "clients", "checks")
 def read_adoption(path: Path | str) -> Adoption:
     """watch-health's feed shape `{"versions": {"1.2.0": {"sessions": N}}}` (or `update_checks`, or a bare N)."""
     where = str(path)
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BadInput("no such adoption file", where) from None
-    except (OSError, ValueError) as e:
-        raise BadInput(f"corrupt adoption file: {e}", where) from None
+    doc = documents.load_json(path, "adoption file")
     versions = doc.get("versions") if isinstance(doc, dict) else None
     if not isinstance(versions, dict):
         raise BadInput('corrupt adoption file: expected {"versions": {"<version>": {"sessions": N}}}', where)

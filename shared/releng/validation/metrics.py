@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from releng import semver
+from releng import semver, times
 from releng.validation.metric_sources import Adoption, Fix, Release, Rollback, ServerRecords
 
 DAY, HOUR = 86400, 3600
@@ -51,11 +51,10 @@ KPIS = (
     Kpi("rollback_rate", "Rollback rate", "<", 5, "percent", "< 5%", "rate"),
     Kpi("adoption_7d", "7-day adoption", ">", 50, "percent", "> 50%", "newest"),
 )
-STATES = ("live", "rolling-out", "halted", "rolled-back", "superseded", "testing", "published", "unpublished")
 
 
 def iso(ts: int | float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if ts is None else times.format_time(datetime.fromtimestamp(int(ts), UTC))
 
 
 def meets(kpi: Kpi, value: float) -> bool:
@@ -257,7 +256,7 @@ def _kpi(k: Kpi, rows: list[dict[str, Any]], events: list[dict[str, Any]], serve
             else "no release yet"
     elif k.id == "rollback_rate":
         if server is None:
-            detail = "needs the update server's records (--server-root or --config)"
+            detail = "needs the update server's records (--server-root or --servers)"
         elif rows:
             value = _round(100 * sum(1 for r in rows if r["rolled_back"]) / len(rows))
             detail = f"{sum(1 for r in rows if r['rolled_back'])} of {len(rows)} releases rolled back"

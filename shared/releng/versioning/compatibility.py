@@ -3,7 +3,7 @@
 Per release: plugin formats, minimum system and architectures per platform, the host versions
 tested, the preset and project-state formats read and written, and migration notes. check-compat
 answers questions from it; a release gate or the publisher can check that a version is listed.
-The checks are by hand, each naming a JSON path, because importing jsonschema costs ~110 ms; the
+The checks are by hand, each naming a JSON path, because importing jsonschema is slow (bench/README.md); the
 JSON Schema (schemas/compatibility.schema.json) describes the same shape, and tests hold the two
 together.
 """

@@ -1,231 +1,39 @@
-"""Reproducible archives of a staging tree: tar (POSIX pax) streamed into parallel gzip or zstd, and zip.
+"""Reproducible archives of a staging tree: which formats exist, their default levels, and `write`, which picks the
+writer (releng.packaging.archive.tar for tar.gz and tar.zst, releng.packaging.archive.zip) and writes atomically.
 
 The rules of reproducible-builds.org/docs/archives, so the same tree gives the same bytes whoever builds it, where and
-when: entries in name order (each folder's entries sorted, like `tar --sort=name`), every mtime =
-SOURCE_DATE_EPOCH, uid/gid 0 with empty user and group names, modes normalised (0755 for folders and
-executables, 0644 otherwise, 0777 for symlinks), no gzip name or timestamp, fixed zip timestamps, hard links stored
-as plain files. A tree holding what an archive must never carry is refused with BadInput (exit 2): an absolute
-name or `..`, a symlink whose target leaves the tree, a device file, FIFO or socket, a name that is not UTF-8.
+when: the members come from releng.packaging.archive.entries (name order, normalised modes, unsafe trees refused);
+each writer fixes every timestamp, owner and header field. This module sits above the writers and the entry model:
+it imports them, none of them imports it.
 """
 
 from __future__ import annotations
 
 import os
-import posixpath
-import stat
-import tarfile
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, cast
 
 from releng.errors import BadInput
 from releng.packaging.archive import output
+from releng.packaging.archive.entries import Entry
+from releng.packaging.archive.tar import tar_gz, tar_zst
+from releng.packaging.archive.zip import write_zip
+from releng.progress import Progress
 
 FORMATS = ("tar.gz", "tar.zst", "zip")
 DEFAULT_LEVELS = {"tar.gz": 6, "tar.zst": 10, "zip": 6}
-_SPECIAL = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-            (stat.S_ISBLK, "a block device"))
 
-
-@dataclass(frozen=True)
-class Entry:
-    """One archive member. `name` is a POSIX path without leading `/`; folders have no trailing `/`."""
-
-    name: str
-    kind: str  # "dir", "file" or "symlink"
-    mode: int = 0o644  # permission bits, already normalised
-    size: int = 0
-    source: Path | None = None  # where a file's bytes are read from
-    data: bytes | None = None  # a generated file's bytes (then `source` is None)
-    target: str = ""  # a symlink's target
-
-    @property
-    def is_file(self) -> bool:
-        return self.kind == "file"
-
-
-def check_name(name: str, where: str | None = None) -> str:
-    """`name` if it is a safe relative POSIX path inside an archive; BadInput otherwise."""
-    where = where or name
-    if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":") or name.startswith("\\"):
-        raise BadInput(f"absolute or empty path {name!r} cannot go into an archive", where)
-    parts = name.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise BadInput(f"path {name!r} has an empty, '.' or '..' component", where)
-    if any(c in name for c in "\0\\") or any(ord(c) < 32 for c in name):
-        raise BadInput(f"path {name!r} holds a NUL, backslash or control character", where)
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadInput("file name is not valid UTF-8", where) from None
-    return name
-
-
-def check_symlink(name: str, target: str, where: str) -> None:
-    """Refuse a symlink whose target is absolute or resolves outside the tree (`name` is relative to its root)."""
-    if not target or target.startswith("/") or "\\" in target:
-        raise BadInput(f"symlink {name} -> {target} leaves the staging tree (absolute target)", where)
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
-    if resolved == ".." or resolved.startswith("../"):
-        raise BadInput(f"symlink {name} -> {target} leaves the staging tree", where)
-
-
-def normal_mode(st_mode: int) -> int:
-    if stat.S_ISDIR(st_mode) or st_mode & 0o111:
-        return 0o755
-    return 0o644
-
-
-def scan(root: Path) -> list[Entry]:
-    """Every folder, file and symlink under `root` (not `root` itself), in archive order; refuses unsafe ones."""
-    if not root.is_dir():
-        raise BadInput("staging tree not found (not a folder)", str(root))
-    real_root = os.path.realpath(root)
-    return list(_walk(root, "", real_root))
-
-
-def _walk(root: Path, rel: str, real_root: str) -> Iterator[Entry]:
-    folder = root / rel if rel else root
-    with os.scandir(folder) as it:
-        items = sorted(it, key=lambda d: d.name.encode("utf-8", "surrogateescape"))
-    for item in items:
-        name = f"{rel}/{item.name}" if rel else item.name
-        where = str(root / name)
-        check_name(name, where)
-        st = item.stat(follow_symlinks=False)
-        if stat.S_ISLNK(st.st_mode):
-            target = os.readlink(item.path)
-            check_symlink(name, target, where)
-            real = os.path.realpath(item.path)
-            if real != real_root and not real.startswith(real_root + os.sep):
-                raise BadInput(f"symlink {name} -> {target} resolves outside the staging tree", where)
-            yield Entry(name, "symlink", 0o777, target=target)
-        elif stat.S_ISDIR(st.st_mode):
-            yield Entry(name, "dir", 0o755)
-            yield from _walk(root, name, real_root)
-        elif stat.S_ISREG(st.st_mode):
-            yield Entry(name, "file", normal_mode(st.st_mode), st.st_size, source=Path(item.path))
-        else:
-            what = next((w for test, w in _SPECIAL if test(st.st_mode)), "a special file")
-            raise BadInput(f"{name} is {what}: archives hold only files, folders and symlinks", where)
-
-
-def generated(name: str, data: bytes, mode: int = 0o644) -> Entry:
-    return Entry(check_name(name), "file", mode, len(data), data=data)
-
-
-def under(prefix: str, entries: Iterable[Entry]) -> list[Entry]:
-    """The entries moved below a top-level folder `prefix` (with an entry for the folder itself)."""
-    if not prefix:
-        return list(entries)
-    check_name(prefix)
-    moved = [Entry(f"{prefix}/{e.name}", e.kind, e.mode, e.size, e.source, e.data, e.target) for e in entries]
-    return [Entry(prefix, "dir", 0o755), *moved]
-
-
-def sort_entries(entries: Iterable[Entry]) -> list[Entry]:
-    """Archive order for a merged list: each folder's members by name, a folder before its contents."""
-    return sorted(entries, key=lambda e: [p.encode("utf-8") for p in e.name.split("/")])
-
-
-def read_chunks(entry: Entry, chunk: int = output.BLOCK) -> Iterator[bytes]:
-    """A file entry's bytes; BadInput if the file changed size while it was being archived."""
-    if entry.data is not None:
-        yield entry.data
-        return
-    assert entry.source is not None
-    left = entry.size
-    try:
-        with entry.source.open("rb", buffering=0) as f:
-            while left:
-                data = f.read(min(chunk, left))
-                if not data:
-                    break
-                left -= len(data)
-                yield data
-            grew = bool(f.read(1))
-    except OSError as e:
-        raise BadInput(f"cannot read: {e.strerror}", str(entry.source)) from None
-    if left or grew:
-        raise BadInput("file changed while it was being archived", str(entry.source))
-
-
-def total_size(entries: Iterable[Entry]) -> int:
-    return sum(e.size for e in entries if e.is_file)
-
-
-def write_tar(entries: Iterable[Entry], out: Any, mtime: int,
-              progress: output.Progress | None = None) -> None:
-    """A POSIX.1-2001 (pax) tar stream of `entries` to `out.write`, normalised for reproducibility."""
-    written = 0
-    for e in entries:
-        info = tarfile.TarInfo(e.name)
-        info.mtime, info.mode = mtime, e.mode
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        if e.kind == "dir":
-            info.type = tarfile.DIRTYPE
-        elif e.kind == "symlink":
-            info.type, info.linkname = tarfile.SYMTYPE, e.target
-        else:
-            info.size = e.size
-        header = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-        out.write(header)
-        written += len(header)
-        if e.is_file:
-            for data in read_chunks(e):
-                out.write(data)
-                if progress is not None:
-                    progress.add(len(data))
-            padded = -e.size % tarfile.BLOCKSIZE
-            out.write(bytes(padded))
-            written += e.size + padded
-    # Two zero blocks end the archive; GNU tar and tarfile then pad it to a whole 10 KiB record.
-    written += 2 * tarfile.BLOCKSIZE
-    out.write(bytes(2 * tarfile.BLOCKSIZE + (-written % tarfile.RECORDSIZE)))
-
-
-def _tar_gz(entries: list[Entry], out: output.HashingFile, mtime: int, level: int, jobs: int,
-            progress: output.Progress | None) -> None:
-    out.write(output.gzip_header(level))
-    with output.OrderedPool(jobs) as pool:
-        stream = output.DeflateStream(pool, level, out.write)
-        write_tar(entries, stream, mtime, progress)
-        stream.finish()
-        pool.drain()
-    out.write(output.gzip_trailer(stream.crc, stream.size))
-
-
-def _tar_zst(entries: list[Entry], out: output.HashingFile, mtime: int, level: int, jobs: int,
-             progress: output.Progress | None) -> None:
-    import zstandard
-
-    # threads >= 1 always: zstd's multi-threaded mode gives the same bytes for any number of workers, while its
-    # single-threaded mode (threads=0) would give other bytes.
-    cctx = zstandard.ZstdCompressor(level=level, threads=max(1, jobs), write_checksum=True)
-    writer = cctx.stream_writer(cast(IO[bytes], out), closefd=False, write_size=output.BLOCK)
-    write_tar(entries, writer, mtime, progress)
-    writer.close()  # type: ignore[no-untyped-call]
-
-
-Writer = Callable[[list[Entry], output.HashingFile, int, int, int, "output.Progress | None"], None]
-
-
-def _writer(fmt: str) -> Writer:
-    if fmt == "zip":
-        from releng.packaging.archive import zip
-
-        return zip.write_zip
-    return {"tar.gz": _tar_gz, "tar.zst": _tar_zst}[fmt]
+# (entries, out, mtime, level, jobs, progress)
+Writer = Callable[[list[Entry], output.HashingFile, int, int, int, Progress | None], None]
+WRITERS: dict[str, Writer] = {"tar.gz": tar_gz, "tar.zst": tar_zst, "zip": write_zip}
 
 
 def write(fmt: str, entries: list[Entry], target: Path, *, mtime: int, jobs: int | None = None,
-          level: int | None = None, progress: output.Progress | None = None) -> tuple[int, str]:
+          level: int | None = None, progress: Progress | None = None) -> tuple[int, str]:
     """Write an archive atomically (temp file, then rename); return its size and sha256, hashed while written."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown archive format {fmt!r} (one of {', '.join(FORMATS)})")
     jobs = jobs or os.cpu_count() or 1
     with output.atomic_output(target) as out:
-        _writer(fmt)(entries, out, mtime, DEFAULT_LEVELS[fmt] if level is None else level, jobs, progress)
+        WRITERS[fmt](entries, out, mtime, DEFAULT_LEVELS[fmt] if level is None else level, jobs, progress)
     return out.size, out.hexdigest()

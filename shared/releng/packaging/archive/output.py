@@ -1,5 +1,5 @@
-"""The plumbing under releng.packaging.archive.formats: atomic hashed output, parallel deflate in independent
-blocks, progress.
+"""The plumbing under the archive writers (releng.packaging.archive.tar, .zip): atomic hashed output and parallel
+deflate in independent blocks. It imports nothing of the archive package, so every module there can build on it.
 
 Speed without giving up reproducibility (the issue's bar: 0.55x the time of `tar | gzip -n -6 && sha256sum`):
 - Single pass: output bytes are hashed (sha256) as they are written; nothing is read back.
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,33 +25,6 @@ BLOCK = 1 << 20  # input bytes per deflate block: large enough that the per-bloc
 WINDOW = 32 << 10  # deflate's window: the dictionary each block is primed with
 PROBE = 64 << 10  # the head of each block that decides whether the rest is worth compressing
 TMP_SUFFIX = ".partial"
-
-
-class Progress:
-    """A one-line progress display on a terminal (stderr); silent in CI, in pipes, with NO_COLOR or -q."""
-
-    def __init__(self, label: str, total: int, enabled: bool | None = None) -> None:
-        self.label, self.total, self.done = label, max(total, 1), 0
-        self.enabled = progress_wanted() if enabled is None else enabled
-        self._shown = 0.0
-
-    def add(self, n: int) -> None:
-        self.done += n
-        if self.enabled and (now := time.monotonic()) - self._shown >= 0.2:
-            self._shown = now
-            pct = min(100, self.done * 100 // self.total)
-            sys.stderr.write(f"\r{self.label} {pct:3d}% {self.done >> 20}/{self.total >> 20} MiB\x1b[K")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled and self._shown:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
-def progress_wanted() -> bool:
-    """Progress only on an interactive terminal: never in CI logs (CI=true) or with NO_COLOR (DESIGN.md)."""
-    return sys.stderr.isatty() and not os.environ.get("NO_COLOR") and not os.environ.get("CI")
 
 
 class HashingFile:
@@ -243,18 +214,3 @@ def gzip_header(level: int) -> bytes:
 
 def gzip_trailer(crc: int, size: int) -> bytes:
     return (crc & 0xFFFFFFFF).to_bytes(4, "little") + (size & 0xFFFFFFFF).to_bytes(4, "little")
-
-
-def sha256_file(path: Path, progress: Progress | None = None) -> tuple[int, str]:
-    """(size, sha256 hex) of a file, read in 1 MiB pieces."""
-    sha = hashlib.sha256()
-    size = 0
-    with path.open("rb", buffering=0) as f:
-        buf = bytearray(BLOCK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            sha.update(view[:n])
-            size += n
-            if progress is not None:
-                progress.add(n)
-    return size, sha.hexdigest()

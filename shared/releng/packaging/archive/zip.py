@@ -1,13 +1,12 @@
 """Reproducible zip files, deflated on every core and hashed while written (PKWARE APPNOTE 6.3.10).
 
 Not `zipfile`: it compresses one file at a time on one core and seeks back to patch each header. Here each file's
-deflate stream is cut into independent blocks compressed on the thread pool
-(releng.packaging.archive.output), and each entry's
-CRC and sizes follow its data in a data descriptor (general purpose flag bit 3), so the file is written front to
-back exactly once. Fixed fields make the bytes reproducible: the DOS time of SOURCE_DATE_EPOCH in UTC (clamped to
-1980..2107), "made by" Unix 2.0 with the normalised mode as external attributes, no extra fields except Zip64 ones
-where a size or offset needs them, no comment. Symlinks are stored entries whose data is the target (Info-ZIP's
-convention), so macOS bundles keep theirs.
+deflate stream is cut into independent blocks compressed on the thread pool (releng.packaging.archive.output),
+and each entry's CRC and sizes follow its data in a data descriptor (general purpose flag bit 3), so the file is
+written front to back exactly once. Fixed fields make the bytes reproducible: the DOS time of SOURCE_DATE_EPOCH in
+UTC (clamped to 1980..2107), "made by" Unix 2.0 with the normalised mode as external attributes, no extra fields
+except Zip64 ones where a size or offset needs them, no comment. Symlinks are stored entries whose data is the
+target (Info-ZIP's convention), so macOS bundles keep theirs.
 """
 
 from __future__ import annotations
@@ -19,7 +18,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from releng.packaging.archive import output
-from releng.packaging.archive.formats import Entry, read_chunks
+from releng.packaging.archive.entries import Entry, read_chunks
+from releng.progress import Progress
 
 _LOCAL, _DESCRIPTOR, _CENTRAL = 0x04034B50, 0x08074B50, 0x02014B50
 _END64, _LOCATOR64, _END = 0x06064B50, 0x07064B50, 0x06054B50
@@ -50,7 +50,7 @@ def dos_datetime(epoch: int) -> tuple[int, int]:
 
 
 def write_zip(entries: list[Entry], out: output.HashingFile, mtime: int, level: int, jobs: int,
-              progress: output.Progress | None = None) -> None:
+              progress: Progress | None = None) -> None:
     dos_time, dos_date = dos_datetime(mtime)
     records: list[_Record] = []
     with output.OrderedPool(jobs) as pool:

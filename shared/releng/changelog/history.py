@@ -1,0 +1,163 @@
+"""Which commits go into which changelog section: tags to releases, commits to the release that first contains
+them, prereleases folded into their release or not, reverts cancelled within a release.
+
+gen-changelog reads the history (one `git log`, the tag listing beside it) and hands it here; everything below is
+decided from that, with no git and no clock (the caller says what "today" is), so the plan is tested from made-up
+histories. A commit belongs to the lowest release tag whose history contains it (by containment, not by date or
+by the order of a linear log), so merged branches land where they were released.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from releng import commits, git, semver
+from releng.changelog import entries as entry_rules
+
+if TYPE_CHECKING:
+    from releng import keepachangelog
+
+UNRELEASED, DATE = "unreleased", "%Y-%m-%d"
+_SHA = re.compile(r"\b[0-9a-f]{7,64}\b")
+
+
+class History:
+    """Every commit reachable from HEAD, newest first: each message becomes its entry as it comes.
+
+    `tags` is called once the log has been read, so that a tag listing can run beside the log; the tags kept are
+    those in the history, one per precedence; a warning for each other one is in `warnings`.
+    """
+
+    def __init__(self, log: Iterable[git.LogEntry], tags: Callable[[], Iterable[git.Tag]],
+                 cfg: Mapping[str, Any]) -> None:
+        self.shas: list[str] = []
+        self.index: dict[str, int] = {}
+        self.parents: list[tuple[str, ...]] = []
+        self.entries: list[dict[str, Any] | None] = []  # None: merge commits and hidden ones
+        self.reverts: dict[int, list[str]] = {}  # commit -> the shas it reverts
+        self.warnings: list[str] = []
+        index, add_sha, add_parents, add_entry = self.index, self.shas.append, self.parents.append, self.entries.append
+        entry = entry_rules.entry
+        for i, e in enumerate(log):  # the hot loop: 100,000 commits in well under a second
+            index[e.sha] = i
+            add_sha(e.sha)
+            add_parents(e.parents)
+            add_entry(None if len(e.parents) > 1 else entry(e.sha, e.message, cfg))
+            if e.message.startswith(('Revert "', "revert")) and (targets := reverted(e.message)):
+                self.reverts[i] = targets
+        self.tags: list[git.Tag] = []  # by precedence, each contained in HEAD
+        for tag in tags():
+            same = self.tags and self.tags[-1].version == tag.version
+            if tag.commit in self.index and not same:
+                self.tags.append(tag)
+            else:
+                self.warnings.append(f"ignoring tag {tag.name!r}: " + (
+                    f"same precedence as {self.tags[-1].name!r}" if same else "not in the history of HEAD"))
+
+    def owners(self) -> list[int]:
+        """Each commit's lowest tag (index in `tags`) or -1; walks stop at owned commits: linear, whatever the tags."""
+        owner = [-1] * len(self.shas)
+        index, parents = self.index, self.parents
+        for t, tag in enumerate(self.tags):
+            stack = [index[tag.commit]]
+            while stack:
+                c = stack.pop()
+                if owner[c] == -1:
+                    owner[c] = t
+                    for p in parents[c]:
+                        if (i := index.get(p)) is not None and owner[i] == -1:  # None: beyond a shallow clone
+                            stack.append(i)
+        return owner
+
+    def stale(self, version: semver.Version) -> bool:
+        """Whether `version` is untagged and older than the latest tag: its section would sit above newer ones."""
+        return bool(self.tags) and version < self.tags[-1].version and all(t.version != version for t in self.tags)
+
+
+@dataclass(eq=False)
+class Release:
+    """A section: a release (its tag possibly not made yet) or Unreleased, with its commits newest first."""
+
+    key: str  # "unreleased" or the version
+    version: semver.Version | None
+    tag: str | None
+    date: str | None
+    members: list[int] = field(default_factory=list)
+    folded: set[str] = field(default_factory=set)  # the prereleases folded into it
+    previous: str | None = None  # the tag of the section below it
+
+
+def plan(h: History, target: tuple[semver.Version, str] | None, fold: bool, today: int = 0) -> list[Release]:
+    """The sections, newest first: Unreleased, then one per release (or per prerelease not folded).
+
+    `target` (version, tag name) is a release being made: when it has no tag yet, the untagged commits go into its
+    section, dated `today` (Unix time), instead of Unreleased.
+    """
+    finals = {t.version: t for t in h.tags if not t.version.is_prerelease}
+    unreleased = section = Release(UNRELEASED, None, None, None)  # `section` gets the untagged commits
+    if target and all(t.version != target[0] for t in h.tags):
+        section = Release(str(target[0]), target[0], target[1], time.strftime(DATE, time.gmtime(today)))
+    by_key = {section.key: section}
+    owners: list[Release] = []
+    for tag in h.tags:
+        v = tag.version
+        folds = fold and v.is_prerelease and (v.core in finals or v.core == section.version)
+        core = v.core if folds else v
+        release = by_key.get(str(core))
+        if release is None:
+            final = finals.get(core, tag)  # a folded section takes its release's tag and date
+            date = time.strftime(DATE, time.gmtime(final.timestamp))
+            release = by_key[str(core)] = Release(str(core), core, final.name, date)
+        if folds:
+            release.folded.add(str(v))
+        owners.append(release)
+    for c, t in enumerate(h.owners()):
+        (owners[t] if t >= 0 else section).members.append(c)
+    releases = sorted((r for r in by_key.values() if r.version),
+                      key=lambda r: r.version.precedence_key() if r.version else (), reverse=True)
+    for newer, older in zip(releases, releases[1:], strict=False):
+        newer.previous = older.tag
+    unreleased.previous = releases[0].tag if releases else None
+    return [unreleased, *releases]
+
+
+def to_write(sections: list[Release], target: semver.Version | None,
+             old: keepachangelog.Changelog) -> list[Release]:
+    """The sections a run writes into the changelog `old`: Unreleased, the `target` version's, and releases newer
+    than any the file has (new tags); never those the file starts after, which it was written without."""
+    newest = max((s.version for s in old.sections if s.version), default=None)
+    return [s for s in sections if s.key in (UNRELEASED, str(target) if target else "") or s.version is not None
+            and not old.find(s.version) and (newest is None or s.version > newest)]
+
+
+def entries(h: History, members: list[int]) -> list[dict[str, Any]]:
+    """The entries of one release's commits (newest first), reverts within the release cancelled."""
+    dropped = set[int]()
+    if h.reverts:
+        inside = set(members)
+        for c in members:  # newest first: a revert of a revert frees the original before its turn
+            if c in h.reverts and c not in dropped:
+                hits = [i for sha in h.reverts[c] for i in ([h.index.get(sha)] if len(sha) >= 40 else
+                         [j for j in members if h.shas[j].startswith(sha)][:1]) if i in inside]
+                dropped.update(hits, [c] if hits else [])
+    return [e for c in members if (e := h.entries[c]) is not None and c not in dropped]
+
+
+def versions(h: History, sections: list[Release]) -> list[dict[str, Any]]:
+    """The `versions` of the releng/changes document for `sections` (their `url` left for the caller to link);
+    the document calls the unreleased one "Unreleased", whatever the changelog's heading says."""
+    return [{"version": str(s.version) if s.version else "Unreleased", "date": s.date, "tag": s.tag,
+             "previous_tag": s.previous, "url": None, "entries": entries(h, s.members)} for s in sections]
+
+
+def reverted(message: str) -> list[str]:
+    """The shas (full or abbreviated) a commit reverts: git's `This reverts commit <sha>`, else Conventional
+    Commits' `revert: ...` with `Refs: <sha>` footers; [] for any other commit."""
+    sha, _ = commits.revert_target(message)
+    parsed = None if sha else commits.parse(message)
+    refs = parsed.footer_values("Refs") if parsed and parsed.type == "revert" else []
+    return [sha] if sha else [s for value in refs for s in _SHA.findall(value)]
