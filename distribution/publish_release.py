@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from releng import cli, documents, names, progress, signing, times
+from releng import artifacts, cli, documents, http, names, progress, signing, times
 from releng.distribution import publish
 from releng.errors import BadInput, RelengError
 from releng.server import cdn, channel_store, channels, github, layout
@@ -94,8 +94,9 @@ def purge_cdn(args: argparse.Namespace, cfg: dict[str, Any], purger: cdn.Purger 
     try:
         purger.purge(urls)
     except cdn.CdnError as e:
-        cli.error(f"{e} (the publish is done; rerun the same command to purge again)")
-        return {"urls": urls, "purged": False, "error": str(e)}
+        error = http.redact(str(e), [purger.token])  # never a credential in the output or publish.json
+        cli.error(f"{error} (the publish is done; rerun the same command to purge again)")
+        return {"urls": urls, "purged": False, "error": error}
     cli.info(args, f"purged {len(urls)} CDN URLs")
     return {"urls": urls, "purged": True, "error": None}
 
@@ -111,8 +112,9 @@ def sync_github(gh: github.GitHub | None, doc: dict[str, Any], files: list[Local
         github.sync_release(gh, tag, paths, name=f"{doc['name']} {doc['version']}", body=notes,
                             prerelease=channel in ("dev", "beta"))
     except RelengError as e:
-        cli.error(f"GitHub release: {e} (the publish is done; rerun the same command to sync it again)")
-        return {"tag": tag, "synced": False, "error": str(e)}
+        error = http.redact(str(e), [gh.token])  # never a credential in the output or publish.json
+        cli.error(f"GitHub release: {error} (the publish is done; rerun the same command to sync it again)")
+        return {"tag": tag, "synced": False, "error": error}
     return {"tag": tag, "synced": True, "error": None}
 
 
@@ -184,10 +186,9 @@ def _run(args: argparse.Namespace) -> int:
     if channel not in cfg["channels"]:
         raise BadInput(f"unknown channel {channel!r} (configured: {', '.join(cfg['channels'])})")
     inputs = [(documents.read(p, "artifacts"), Path(p)) for p in args.artifacts or [DEFAULT_ARTIFACTS]]
-    for doc, _ in inputs:
+    for doc, path in inputs:  # the shape first: `"artifacts": "x"` or an artifact without sha256 is exit 2
+        artifacts.check_document(doc, str(path))
         names.check_version(doc.get("version"))
-        for a in doc.get("artifacts") or []:
-            names.check_name(a.get("path"), "artifact name")
     specs = [s for s in cfg["servers"] if s.get("enabled", True) and (not args.server or s["name"] in args.server)]
     if not specs:
         raise BadInput("no enabled server matches", args.servers)
@@ -213,6 +214,7 @@ def _publish(args: argparse.Namespace, cfg: dict[str, Any], specs: list[dict[str
     files = publish.local_files(doc, doc_path.parent, doc_path, notes_path, sources)
     if args.dry_run:
         return dry_run(args, specs, cfg, key, trusted, doc, files, notes)
+    publish.check_channels(specs, channel, trusted)  # a refusal must come before the first byte is written
     upload_id = publish.make_upload_id(files)
     bar = progress.for_args(args, sum(f.size for f in files) * len(specs))
     try:

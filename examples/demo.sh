@@ -58,14 +58,16 @@ server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true' EXIT
 for _ in $(seq 50); do python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && break; sleep 0.1; done
 doc "key: $key (public: $pub)" "servers: $servers" "http://127.0.0.1:$port/ serves $work/update-server"
-check() {  # check CURRENT_VERSION CLIENT: a user's updater asks the stable channel
+check() {  # check CURRENT_VERSION CLIENT: a user's updater asks the stable channel for its product
     check-update --manifest-url "http://127.0.0.1:$port/channels/stable.json" --public-key "$pub" \
-        --current-version "$1" --client-id "$2" --state "$work/state-$2.json" --download-dir "$work/downloads"
+        --product "$product" --current-version "$1" --client-id "$2" \
+        --state "$work/state-$2.json" --download-dir "$work/downloads"
 }
 
 step "scripts/release.sh --tagged: v0.1.0, the release users have today, through the whole chain to stable"
 bash "$root/scripts/release.sh" --tagged --servers "$servers" --signing-key "$key" \
     --out "$work/release-0.1.0" --dist "$work/dist-0.1.0" --promote beta --promote stable
+product="$(field "$work/dist-0.1.0/artifacts.json" name)"  # the updater's own name, as every manifest carries it
 
 step "Developers commit; the commit-msg hook (lint-commit) checks each message"
 lint-commit --install-hook --repo "$repo" >&2

@@ -71,8 +71,9 @@ def _settings(source: Path, explicit: str | None) -> dict[str, Any]:
     settings.update(name=name, where=where, display_name=settings["display_name"] or name)
     prefix = cfg.get("versioning", {}).get("tag_prefix", "v") if isinstance(cfg.get("versioning"), dict) else "v"
     settings["tag_prefix"] = prefix
-    for key in ("contents", "installer_configs", "changelog"):
-        settings[key] = str(source / settings[key]) if key in cfg.get("packaging", {}) else settings[key]
+    for key in ("contents", "installer_configs", "changelog"):  # configured: inside the source tree, symlinks too
+        if key in cfg.get("packaging", {}):
+            settings[key] = str(config.repo_path(source, settings[key], f"[packaging] {key}", where))
     return settings
 
 

@@ -1,7 +1,7 @@
 """Watch crash telemetry and roll back a released version whose crash rate is too high.
 
 `watch-health --servers F --feed FILE_OR_URL` reads a crash feed from a file, `-` (stdin) or an http(s) URL (at most
-4 MiB, 10 s timeout): {"versions": {"1.2.0": {"sessions": N, "crashes": M, "clients": K}}}, where clients counts
+4 MiB, 10 s in all): {"versions": {"1.2.0": {"sessions": N, "crashes": M, "clients": K}}}, where clients counts
 distinct client ids. A version that a channel offers (and releases/ holds) is rolled back when crashes/sessions is
 above --threshold (strictly) with at least --min-sessions sessions and --min-clients distinct clients: its rollout
 is halted on every channel first (one signed manifest write), then the whole rollback runs as rollback-release does
@@ -55,7 +55,7 @@ def check(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey
     The steps (offered, was_rolled_back, halt, rollback) each open the servers: inside transport_pool.reusing() they
     share one connection per server for the check (a handshake per step was most of its time); the next check
     connects afresh, so a long-running watcher holds no connection between checks."""
-    feed = health.read_feed(args.feed)
+    feed = health.read_feed(args.feed, timeout=args.feed_timeout)
     done: list[str] = []
     bodies: list[dict[str, Any]] = []
     failed = False
@@ -91,12 +91,12 @@ def _act(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey,
          decision: health.Decision, bodies: list[dict[str, Any]]) -> bool:
     """Halt, then roll back one version; False when the rollback is left partial."""
     version, dry = decision.sample.version, bool(args.dry_run)
-    would = "would " if dry else ""
+    would, why, figures = "would " if dry else "", reason(decision, rule), health.figures(decision, rule)
     halted = procedure.halt(cfg, version, key, dry_run=dry)
     if halted:
         cli.info(args, f"{version}: {would}halt the rollout on {', '.join(halted)}", level=-1)
-    body = procedure.rollback(cfg, version, reason(decision, rule), key, dry_run=dry, trigger="watch-health",
-                             figures=health.figures(decision, rule), say=lambda m: cli.info(args, f"  {m}"))
+    body = procedure.rollback(cfg, version, why, key, dry_run=dry, trigger="watch-health", figures=figures,
+                             say=lambda m: cli.info(args, f"  {m}"))
     bodies.append(body)
     if body.get("status") == "partial" or (dry and body.get("failed")):  # a dry run that could not reach a server
         failed = [s["name"] for s in body.get("servers", []) if s.get("status") == "failed"]
@@ -109,8 +109,8 @@ def _act(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey,
 
 def _run(args: argparse.Namespace) -> int:
     rule = policy(args)
-    if not args.interval > 0:
-        raise BadInput(f"--interval must be more than 0 seconds, found {args.interval}")
+    if not 0 < args.interval <= 86400:  # NaN fails too; inf would crash time.sleep (exit 3)
+        raise BadInput(f"--interval must be more than 0 seconds and at most a day (86400), found {args.interval}")
     cfg = layout.load_config(args.servers)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
     acted: set[str] = set()
@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli.add_dry_run(parser)
     cli.add_servers(parser)
     parser.add_argument("--feed", required=True, metavar="FILE_OR_URL", help="crash telemetry: a file, - or a URL")
+    parser.add_argument("--feed-timeout", type=health.feed_timeout, default=health.FEED_TIMEOUT, metavar="S",
+                        help="seconds an http(s) feed may take in all (default 10)")
     parser.add_argument("--once", action="store_true", help="check once and exit (cron, CI)")
     parser.add_argument("--threshold", default="1%", metavar="RATE",
                         help="act above this crash rate: 1%%, 0.5%% or a fraction like 0.01 (default 1%%)")

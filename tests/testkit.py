@@ -70,6 +70,19 @@ def write_key(path: Path) -> str:
     return signing.public_key_to_b64(raw)
 
 
+BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def flip_base64(path: Path, offset: int = 5) -> None:
+    """Change the base64 character at `offset` of a signature file to the next one of the alphabet: still base64,
+    and (offset in the first 84 of 88 characters, all 6 bits significant) a different decoded signature, whatever
+    the key. A byte XOR 1 instead left base64 in 1 run of 16 ('+' -> '*', 'Z' -> '['): issue 12, item 11."""
+    text = path.read_text(encoding="ascii")
+    assert 0 <= offset < 84 and text[offset] in BASE64
+    path.write_text(text[:offset] + BASE64[(BASE64.index(text[offset]) + 1) % 64] + text[offset + 1:],
+                    encoding="ascii")
+
+
 def session_key_fixtures(file_name: str, key_name: str) -> tuple[Any, Any]:
     """The two session fixtures a folder that signs with its own throwaway key declares in its conftest.py, as
     `file, key = session_key_fixtures("file", "key")`: `file_name`, the PEM written by write_key to a fresh temp dir,

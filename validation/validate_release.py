@@ -45,9 +45,9 @@ SYMBOLS = {"pass": "pass", "fail": "FAIL", "warn": "warn", "skip": "skip"}
 COLORS = {"pass": "32", "fail": "31;1", "warn": "33", "skip": "2"}
 
 
-def _matrix(repo: Path, configured: str | None) -> tuple[str, dict[str, Any]] | None:
+def _matrix(repo: Path, configured: str | None, where: str) -> tuple[str, dict[str, Any]] | None:
     if configured:
-        path = repo / configured
+        path = config.repo_path(repo, configured, "[validation] compatibility_matrix", where)
     else:
         path = next((p for p in (repo / "versioning" / "compatibility_matrix.json", SHIPPED_MATRIX) if p.is_file()),
                     SHIPPED_MATRIX)
@@ -57,12 +57,12 @@ def _matrix(repo: Path, configured: str | None) -> tuple[str, dict[str, Any]] | 
     return path.name, doc
 
 
-def _public_key(repo: Path, given: str | None, configured: str | None) -> bytes | None:
+def _public_key(repo: Path, given: str | None, configured: str | None, where: str) -> bytes | None:
+    if configured and len(configured) != 44:  # a file (44 characters: the key in base64), checked even if --public-key
+        configured = str(config.repo_path(repo, configured, "[validation] public_key", where))
     if given:
         return signing.load_public_key(given)
-    if configured:
-        return signing.load_public_key(configured if len(configured) == 44 else str(repo / configured))
-    return None
+    return signing.load_public_key(configured) if configured else None
 
 
 def context(args: argparse.Namespace) -> checklist.Context:
@@ -92,7 +92,13 @@ def context(args: argparse.Namespace) -> checklist.Context:
     if head is None:
         raise BadInput("the repository has no commits yet", str(repo))
     project = cfg.get("project", {}).get("name") if isinstance(cfg.get("project"), dict) else None
-    contents = repo / packaging["contents"] if "contents" in packaging else SHIPPED_CONTENTS
+    # Every configured path stays inside the repository (symlinks included): exit 2 naming the key otherwise.
+    specs = [version_files.Spec.from_config(e, where) for e in files]
+    for spec in specs:
+        version_files.path_of(repo, spec, where)
+    config.repo_path(repo, settings["changelog"], "[validation] changelog", where)
+    contents = config.repo_path(repo, packaging["contents"], "[packaging] contents", where) \
+        if "contents" in packaging else SHIPPED_CONTENTS
     if not contents.is_file():
         raise BadInput("contents manifest not found", str(contents))
     prefix = versioning.get("tag_prefix", "v")
@@ -101,12 +107,12 @@ def context(args: argparse.Namespace) -> checklist.Context:
     ctx = checklist.Context(
         repo=repo, profile=args.profile, settings=settings, version=version, prefix=prefix,
         project=project if isinstance(project, str) else None,
-        version_files=[version_files.Spec.from_config(e, where) for e in files],
+        version_files=specs,
         release_commit=str(versioning.get("commit_message", "chore(release): {version}")),
         version_doc=version_doc, artifacts_doc=artifacts_doc, dist=dist,
-        matrix=_matrix(repo, settings["compatibility_matrix"]),
+        matrix=_matrix(repo, settings["compatibility_matrix"], where),
         junit=(Path(args.junit).name, ga.read_junit(Path(args.junit))) if args.junit else None,
-        public_key=_public_key(repo, args.public_key, settings["public_key"]),
+        public_key=_public_key(repo, args.public_key, settings["public_key"], where),
         contents=contents, packaging=packaging, head=head, branch=git.branch(repo),
         tags=git.tags(repo, prefix))  # its warnings about other tags are not this report's business
     if args.rebuild:

@@ -3,6 +3,8 @@
   bump-version auto                 infer the bump: breaking -> major, feat -> minor, fix/perf/... -> patch
   bump-version minor --pre-id rc    1.2.3 -> 1.3.0-rc.1; 1.3.0-rc.1 prerelease -> 1.3.0-rc.2; release -> 1.3.0
   bump-version auto --commit --tag  also commit "chore(release): X" and make the annotated tag vX
+  bump-version auto                 on 2.0.0-beta.3: 2.0.0, from the commits since the last final release
+  bump-version auto --pre-id beta   on 2.0.0-beta.3: 2.0.0-beta.4 (--pre-id rc: 2.0.0-rc.1)
 
 A release commit that carries its changelog: decide, write the notes, then commit and tag both:
   bump-version auto --dry-run --out build/release/version.json
@@ -21,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from releng import git, semver  # cli (argparse) and config are imported in main(), once git is walking
+from releng import git, semver, tag_history  # cli (argparse) and config are imported in main(), once git is walking
 from releng.errors import BadInput, RelengError
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ def _check_repository(repo: Path, args: argparse.Namespace, probes: list[subproc
                        f"{', ...' if len(dirty) > 3 else ''}); commit them or pass --allow-dirty", str(repo))
 
 
-def _run(args: argparse.Namespace, started: list[git.HistoryQuery] | None = None) -> int:
+def _run(args: argparse.Namespace, started: list[tag_history.HistoryQuery] | None = None) -> int:
     from releng import cli
 
     repo = git.toplevel(args.repo or ".")
@@ -75,14 +77,14 @@ def _run(args: argparse.Namespace, started: list[git.HistoryQuery] | None = None
     if query is None or (query.repo, query.prefix) != (args.repo or ".", prefix):
         if query is not None:
             query.close()
-        query = git.HistoryQuery(repo, prefix)  # the early guess was wrong: another prefix, --repo abbreviated
+        query = tag_history.HistoryQuery(repo, prefix)  # the early guess was wrong: another prefix, --repo abbreviated
         started.append(query)
     from releng import commits, times  # noqa: F401 - while git works; commits is used by bump.decide
     from releng.versioning import bump, version_files
 
     specs = [version_files.Spec.from_config(e, where) for e in settings["files"]]
     _check_repository(repo, args, probes)
-    texts = {s.path: version_files.read_text(repo, s) for s in specs}
+    texts = {s.path: version_files.read_text(repo, s, where) for s in specs}  # each inside the repository
     found = [version_files.read(s, texts[s.path]) for s in specs]
     full, core = version_files.agreed_version(found)
     history = query.result()
@@ -90,7 +92,8 @@ def _run(args: argparse.Namespace, started: list[git.HistoryQuery] | None = None
         cli.warn(warning)
     last = history.last
     current = bump.current_version(full, core, last, settings["initial_version"])
-    kind, new, counted = bump.decide(args.kind, current, last, history.since, settings, args.pre_id)
+    line = (history.last_final, history.since if history.since_final is None else history.since_final)
+    kind, new, counted = bump.decide(args.kind, current, last, history.since, settings, args.pre_id, line)
     if new is None:
         cli.info(args, f"nothing releasable since {last.name if last else 'the start'}: no feat, fix or breaking "
                  "commits")
@@ -165,7 +168,7 @@ def _output(args: argparse.Namespace, repo: Path, body: dict[str, Any]) -> None:
         print(body["version"])
 
 
-def _early_query(argv: list[str]) -> list[git.HistoryQuery]:
+def _early_query(argv: list[str]) -> list[tag_history.HistoryQuery]:
     """Start git on the history before argparse is even imported (start-up saved on the hot path: bench/README.md): in
     the --repo the command line names, for HistoryQuery's default tag prefix (bump.DEFAULTS' too, not imported
     yet); _run starts again when the guess was wrong."""
@@ -176,7 +179,7 @@ def _early_query(argv: list[str]) -> list[git.HistoryQuery]:
         elif arg.startswith("--repo="):
             repo = arg[len("--repo="):]
     try:
-        return [] if "-h" in argv or "--help" in argv else [git.HistoryQuery(repo)]
+        return [] if "-h" in argv or "--help" in argv else [tag_history.HistoryQuery(repo)]
     except RelengError:  # git missing: _run says so, with its exit code
         return []
 
@@ -191,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             query.close()
 
 
-def _main(argv: list[str], started: list[git.HistoryQuery]) -> int:
+def _main(argv: list[str], started: list[tag_history.HistoryQuery]) -> int:
     from releng import cli
 
     parser = cli.parser(__doc__, prog="bump-version")

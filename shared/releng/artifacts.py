@@ -22,6 +22,7 @@ from releng import names, signing
 from releng.errors import BadInput, RelengError
 
 SUMS, SIG, DOCUMENT = "SHA256SUMS", "SHA256SUMS.sig", "artifacts.json"
+SUMS_CAP, SIG_CAP = 16 << 20, 4096  # read caps: a line per artifact; one line of base64 (a /dev/zero is refused)
 _LINE = re.compile(rf"([0-9a-f]{{64}}) [ *]({names.SAFE_NAME.pattern})")
 
 
@@ -85,13 +86,38 @@ def document(*, name: str, version: str, commit: str | None, tag: str | None, pl
             "tools": dict(sorted(tools.items()))}
 
 
+def check_document(doc: Mapping[str, Any], where: str) -> None:
+    """The shape every reader of an artifacts document relies on, checked cheaply before any of it is used:
+    name and version strings, and each artifact an object with a safe path, kind, platform, arch, a byte count
+    and a sha256. BadInput (exit 2) naming the first thing wrong (`"artifacts": "x"` was an internal error)."""
+    for key in ("name", "version"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise BadInput(f"malformed artifacts document: {key} must be a non-empty string", where)
+    items = doc.get("artifacts")
+    if not isinstance(items, list):
+        raise BadInput("malformed artifacts document: artifacts must be a list", where)
+    for i, a in enumerate(items):
+        if not isinstance(a, dict):
+            raise BadInput(f"malformed artifacts document: artifacts[{i}] must be an object", where)
+        missing = [k for k in ("path", "kind", "platform", "arch", "sha256") if not isinstance(a.get(k), str)]
+        if missing:
+            raise BadInput(f"malformed artifacts document: artifacts[{i}] needs {', '.join(missing)}", where)
+        names.check_name(a["path"], "artifact name")  # "unsafe artifact name ...", as everywhere else
+        size = a.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise BadInput(f"malformed artifacts document: artifacts[{i}].size must be a byte count", where)
+        if not re.fullmatch(r"[0-9a-f]{64}", a["sha256"]):
+            raise BadInput(f"malformed artifacts document: artifacts[{i}].sha256 must be 64 lowercase hex digits",
+                           where)
+
+
 def _read(folder: Path, name: str) -> bytes:
+    from releng import files
+
     try:
-        return (folder / name).read_bytes()
-    except FileNotFoundError:
+        return files.read_capped(folder / name, SIG_CAP if name == SIG else SUMS_CAP, name)
+    except files.Missing:  # a negative answer; a FIFO, a device or a file past the cap is bad input (exit 2)
         raise Failed(f"{name} is missing", str(folder)) from None
-    except OSError as e:
-        raise Failed(f"cannot read {name}: {e.strerror}", str(folder)) from None
 
 
 def verify_folder(folder: Path, public_raw: bytes,

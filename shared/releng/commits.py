@@ -81,6 +81,12 @@ def revert_target(message: str) -> tuple[str | None, str | None]:
     return (sha["sha"] if sha else None), m["subject"]
 
 
+def reverted_shas(message: str) -> list[str]:
+    """Every sha named by a `This reverts commit <sha>` line (git writes one; a squash of reverts holds several),
+    lowercased, whatever the subject: `Revert "..."`, `revert: ...` or `revert(scope): ...` alike."""
+    return [sha.lower() for sha in REVERTED_SHA.findall(message)]
+
+
 def parse(message: str) -> Commit | None:
     """Parse a message (already stripped of comments); None when its header is not conventional."""
     text = message.replace("\r\n", "\n").strip("\n")
@@ -134,8 +140,11 @@ def _parse_footers(paragraphs: list[str]) -> list[Footer]:
     footers: list[Footer] = []
     token = sep = ""
     lines: list[str] = []
+    fenced = False  # inside a code fence of a migration note: `key: value` lines there are the note's, not footers
     for line in "\n\n".join(paragraphs).split("\n"):
-        m = FOOTER.fullmatch(line)
+        if token and line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        m = None if fenced else FOOTER.fullmatch(line)
         if m is not None:
             if token:
                 footers.append(Footer(token, "\n".join(lines).strip(), sep))

@@ -1,14 +1,20 @@
 """Configuration: `--config FILE`, else `releng.toml` at the repository root, else `[tool.releng]` in its
 pyproject.toml, else nothing; each script merges what it finds over the defaults shipped beside it.
+
+Every path a config names (version files, the contents manifest, the compatibility matrix, the changelog) goes
+through `repo_path`: it must resolve inside the repository, symlinks included, or it is bad input (issue 12:
+bump-version rewrote `../outside-ver.txt`). `check_keys` refuses unknown keys with the nearest valid one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from releng.errors import BadInput
+
+CONFIG_CAP = 4 << 20  # no releng.toml or pyproject.toml comes near 4 MiB: more is not a config
 
 
 def find(repo: Path, explicit: str | None = None) -> Path | None:
@@ -40,17 +46,57 @@ def load(repo: Path, explicit: str | None = None) -> dict[str, Any]:
 
 
 def load_toml(path: Path) -> dict[str, Any]:
+    """A TOML file (a regular file of at most CONFIG_CAP bytes); BadInput in one line for anything wrong.
+
+    tomllib recurses once per nested array or inline table: `a = [[[...` 30,000 deep is a RecursionError, and
+    a 5,000-digit integer a ValueError; both are a malformed file here, never an internal error.
+    """
     import tomllib  # only when there is a config file: start-up otherwise (bench/README.md)
 
+    from releng import files
+
+    data = files.read_capped(path, CONFIG_CAP, "config")
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"malformed TOML: {e}", str(path)) from None
-    except UnicodeDecodeError as e:  # tomllib decodes the bytes itself and lets this through
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise BadInput(f"malformed TOML: not UTF-8 ({e.reason} at byte {e.start})", str(path)) from None
-    except OSError as e:
-        raise BadInput(f"cannot read config: {e.strerror}", str(path)) from None
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise BadInput("malformed TOML: nested too deeply", str(path)) from None
+    except ValueError as e:  # TOMLDecodeError is one
+        raise BadInput(f"malformed TOML: {e}", str(path)) from None
+
+
+def repo_path(repo: Path, value: object, key: str, where: str = "config") -> Path:
+    """`repo / value` for a path the config names, checked to resolve inside the repository (symlinks followed,
+    `..` and absolute paths included); BadInput naming `key` otherwise. The path returned is the joined one, so a
+    symlink inside the repository to a file inside it stays a symlink when the file is rewritten."""
+    if not isinstance(value, str) or not value or "\0" in value:
+        raise BadInput(f"{key} must be a path inside the repository, found {value!r}", where)
+    root = repo.resolve()
+    path = repo / value
+    try:
+        inside = path.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        raise BadInput(f"{key} {value!r} is outside the repository ({root}): every configured path must stay "
+                       "inside it", where)
+    return path
+
+
+def check_keys(table: Mapping[str, Any], allowed: Iterable[str], what: str, where: str) -> None:
+    """BadInput for the first key of `table` not in `allowed`, naming the nearest valid one (a typo is not ignored:
+    DESIGN.md, "unknown config keys are errors")."""
+    import difflib
+
+    known = list(allowed)
+    for key in table:
+        if key not in known:
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(known)})"
+            raise BadInput(f"unknown key {key!r} in {what}{hint}", where)
 
 
 def merged(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,8 +120,9 @@ def section(cfg: Mapping[str, Any], name: str, where: str = "config") -> dict[st
 
 
 def _has_tool_releng(path: Path) -> bool:
+    from releng import files
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return b"[tool.releng" in files.read_capped(path, CONFIG_CAP, "pyproject.toml")
+    except BadInput:
         return False
-    return "[tool.releng" in text

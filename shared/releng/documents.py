@@ -4,19 +4,26 @@ Every document is `{"schema": "releng/<name>", "schema_version": N, ...}`. Reade
 version, or malformed JSON (exit 2); older versions are upgraded by `_UPGRADES` so code sees one shape only.
 Full JSON Schema validation (shared/releng/schemas/) runs in tests and in validate-release, not here: importing
 jsonschema alone would cost more than most commands take (bench/README.md). `load_json` reads the other JSON files
-(the update-server config, telemetry snapshots) with a size cap and one-line errors.
+(the update-server config, telemetry snapshots) with a size cap and one-line errors; `parse_json` is the one JSON
+parse every reader of outside bytes goes through, so that nesting `[` 30,000 deep (RecursionError), a 5,000-digit
+number or bytes that are not UTF-8 are bad input (exit 2) everywhere, never an internal error.
+
+Writers never replace what is not a regular file: `--out /dev/null` run as root once replaced /dev/null with a
+file (issue 12). A character device or FIFO is written in place; a folder, block device or socket is refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from releng import files
 from releng.errors import BadInput
 
 # The newest schema_version of each document this code writes.
@@ -106,23 +113,36 @@ def write(path: Path | str, name: str, body: Mapping[str, Any]) -> str:
     return text
 
 
-def read(path: Path | str, name: str) -> dict[str, Any]:
-    """Read a document from a file or `-` (stdin) and check its stamp; BadInput on anything wrong."""
+def read(path: Path | str, name: str, cap: int = JSON_CAP) -> dict[str, Any]:
+    """Read a document from a regular file or `-` (stdin), at most `cap` bytes, and check its stamp; BadInput on
+    anything wrong."""
     where = str(path)
-    try:
-        text = sys.stdin.read() if where == "-" else Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"no such {name} document", where) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"cannot read {name} document: {e}", where) from None
-    return loads(text, name, where)
+    return loads(files.read_capped(path, cap, f"{name} document", stdin=True), name, where)
 
 
-def loads(text: str, name: str, where: str = "<string>") -> dict[str, Any]:
+def parse_json(data: bytes | str, where: str, what: str | None = None) -> Any:
+    """JSON from outside (a file, a server, a pipe); BadInput in one line for anything json.loads would raise.
+
+    "[corrupt <what>: ]malformed JSON: <msg> at line L column C", "...: nested too deeply" (RecursionError: the C
+    parser recurses once per level), "...: not UTF-8". ValueError covers the rest (a number over Python's
+    4,300-digit limit). The caller checks the shape.
+    """
+    head = f"corrupt {what}: " if what else ""
     try:
-        doc: Any = json.loads(text)
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        return json.loads(text)
+    except UnicodeDecodeError:
+        raise BadInput(f"{head}not UTF-8", where) from None
     except json.JSONDecodeError as e:
-        raise BadInput(f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", where) from None
+        raise BadInput(f"{head}malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", where) from None
+    except RecursionError:
+        raise BadInput(f"{head}malformed JSON: nested too deeply", where) from None
+    except ValueError as e:
+        raise BadInput(f"{head}malformed JSON: {e}", where) from None
+
+
+def loads(text: str | bytes, name: str, where: str = "<string>") -> dict[str, Any]:
+    doc = parse_json(text, where)
     if not isinstance(doc, dict):
         raise BadInput(f"a releng/{name} document must be a JSON object", where)
     if doc.get("schema") != f"releng/{name}":
@@ -151,21 +171,7 @@ def load_json(path: Path | str, what: str, cap: int = JSON_CAP) -> Any:
     than N bytes", "corrupt <what>: malformed JSON at line L column C". The caller checks the shape.
     """
     where = str(path)
-    try:
-        with Path(path).open("rb") as f:
-            data = f.read(cap + 1)
-    except FileNotFoundError:
-        raise BadInput(f"no such {what}", where) from None
-    except OSError as e:
-        raise BadInput(f"cannot read {what}: {e.strerror or e}", where) from None
-    if len(data) > cap:
-        raise BadInput(f"{what} is larger than {cap} bytes", where)
-    try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadInput(f"corrupt {what}: not UTF-8", where) from None
-    except json.JSONDecodeError as e:
-        raise BadInput(f"corrupt {what}: malformed JSON: {e.msg} at line {e.lineno} column {e.colno}", where) from None
+    return parse_json(files.read_capped(path, cap, what), where, what)
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:
@@ -188,8 +194,16 @@ def atomic_writer(path: Path | str, mode: int | None = None, suffix: str = ".tmp
     For content streamed in pieces (a download checked against its signed hash before it may exist): raise inside
     the block and the temp file (`.<name>.<pid>.<random><suffix>`) is removed, leaving `path` as it was. Mode as
     for write_bytes_atomic.
+
+    A target that exists and is a character device or a FIFO (`/dev/null`, `>(cat)`) is written in place, never
+    replaced by the rename; a folder, block device or socket is refused (BadInput), left as it was.
     """
     target = Path(path)
+    special = _open_special(target)
+    if special is not None:
+        with special as f:
+            yield f
+        return
     folder = target.parent
     folder.mkdir(parents=True, exist_ok=True)
     if mode is None:
@@ -216,6 +230,30 @@ def atomic_writer(path: Path | str, mode: int | None = None, suffix: str = ".tmp
             pass
         raise
     _fsync_dir(folder)
+
+
+def _open_special(target: Path) -> BinaryIO | None:
+    """The target opened for writing in place when it is a character device or FIFO; None for a regular file (or
+    none yet, or a dangling link): those get the temp file and the rename. The type is checked again on the open
+    descriptor, so a regular file put there meanwhile still gets the atomic write."""
+    try:
+        mode = target.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise BadInput(f"cannot write: {e.strerror or e}", str(target)) from None
+    if stat.S_ISREG(mode):
+        return None
+    if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        raise BadInput(f"cannot write to {files.file_kind(mode)}", str(target))
+    try:
+        fd = os.open(target, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise BadInput(f"cannot write: {e.strerror or e}", str(target)) from None
+    if stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return os.fdopen(fd, "wb")
 
 
 def _fsync_dir(folder: Path) -> None:

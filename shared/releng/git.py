@@ -5,16 +5,15 @@ Never one git process per commit: on a 100,000-commit history that alone would t
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 from releng import semver
-from releng.errors import BadInput, ExternalError, RelengError
+from releng.errors import BadInput, ExternalError
 
 _FIELD = "\x1e"  # record separator between fields; the message comes last, so it may contain anything
 _LOG_FORMAT = _FIELD.join(["%H", "%P", "%ct", "%an", "%B"])
@@ -74,8 +73,8 @@ def toplevel(path: Path | str = ".") -> Path:
     return Path(out.stdout.strip())
 
 
-def log(repo: Path | str, revisions: Sequence[str] = ("HEAD",), *extra: str) -> Iterator[LogEntry]:
-    """Stream commits (newest first) from one `git log -z` process; `extra` adds options like --first-parent.
+def log(repo: Path | str, revisions: Sequence[str] = ("HEAD",), *extra: str) -> Generator[LogEntry, None, None]:
+    """Stream commits (newest first) from one `git log -z` process (`close()` stops git); `extra`: --first-parent..
 
     git writes to a temporary file that is read while it grows, not to a pipe: through a pipe git is much slower
     for a big history, to a file it takes the time of `git log > /dev/null` (bench/README.md); and Python parses
@@ -264,137 +263,3 @@ def start(repo: Path | str, *args: str) -> subprocess.Popen[str]:
 def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
     out, err = proc.communicate()
     return proc.returncode, out, err
-
-
-class Release(NamedTuple):
-    name: str
-    version: semver.Version
-    commit: str
-
-
-class History(NamedTuple):
-    """What a version bump needs to know: all release tags, the last one reachable, the commits since it."""
-
-    tags: frozenset[str]  # every release tag's name, reachable or not
-    last: Release | None
-    since: list[LogEntry]
-    warnings: list[str]  # one per tag skipped (not <prefix><SemVer>), for the script to print
-
-
-_TAG_FIELDS = "%00".join(["%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)"])
-_SLOP = 5  # commits older than every unreleased one read before stopping, as git's own range walks do
-
-
-def _release_tags(repo: Path | str, output: str, prefix: str, warnings: list[str]) -> dict[str, list[str]]:
-    """Commit -> the release tags on it, from a for-each-ref listing (thousands of tags in an old project: the
-    common X.Y.Z is told apart without a full SemVer parse); other tags are skipped, with a line in `warnings`."""
-    on: dict[str, list[str]] = {}
-    nested: list[tuple[str, str]] = []
-    cut = len(prefix)
-    for line in output.split("\n"):
-        if not line:
-            continue
-        name, objtype, obj, peeled, peeled_type = line.split("\0")
-        if not name.startswith(prefix) or not (_plain(name[cut:]) or semver.is_valid(name[cut:])):
-            warnings.append(f"ignoring tag {name!r}: not {prefix}<SemVer>")
-        elif objtype == "tag" and peeled_type == "tag":  # a tag of a tag: %(*objectname) peeled one level only
-            nested.append((name, peeled))
-        else:
-            on.setdefault(peeled if objtype == "tag" else obj, []).append(name)
-    if nested:
-        answers = run(repo, "cat-file", "--batch-check=%(objectname)",
-                      input="".join(f"{obj}^{{commit}}\n" for _, obj in nested)).split("\n")
-        for (name, obj), sha in zip(nested, answers, strict=False):
-            on.setdefault(sha if sha and " " not in sha else obj, []).append(name)
-    return on
-
-
-def _plain(text: str) -> bool:
-    """X.Y.Z without leading zeros: most release tags, told apart without a full SemVer parse."""
-    parts = text.split(".")
-    return len(parts) == 3 and all(p.isascii() and p.isdigit() and (p[0] != "0" or p == "0") for p in parts)
-
-
-class HistoryQuery:
-    """The highest release tag reachable from HEAD and the commits since it (that no release reachable from HEAD
-    contains: gen-changelog's Unreleased), newest first.
-
-    Starting the query launches `git log HEAD` and the tag listing side by side while the caller imports and reads
-    files. The log needs no refs, so it streams at once (`describe` or `--not --tags` first spend a while loading
-    and peeling thousands of tags: bench/README.md); it is read until every unreleased commit's ancestry has met a
-    release tag.
-    git lists commits newest first by committer date, a parent after a child: once a commit older than every
-    unreleased one has come, all newer ones have, so reading stops (a few commits later, as git's own range walks
-    do for skewed clocks). A parent seen dated after its child makes it read the whole history instead.
-    """
-
-    def __init__(self, repo: Path | str, prefix: str = "v") -> None:
-        self.repo, self.prefix = repo, prefix
-        self._listing = _Stream(repo, ["git", "-C", str(repo), "for-each-ref", f"--format={_TAG_FIELDS}", "refs/tags"])
-        self._log = _Stream(repo, ["git", "-C", str(repo), "-c", "log.showSignature=false", "log", "-z",
-                                   "--no-color", f"--format={_LOG_FORMAT}", "HEAD", "--"])
-
-    def close(self) -> None:
-        """Stop the git processes of a query whose result is not wanted (or already read); idempotent."""
-        self._listing.close()
-        self._log.close()
-
-    def result(self) -> History:
-        records = self._log.records()
-        early: list[LogEntry] = []  # parsed while the listing runs; classified once it has come
-        for record in records:
-            early.append(_entry(record))
-            if len(early) % 128 == 0 and self._listing.proc and self._listing.proc.poll() is not None:
-                break
-        warnings: list[str] = []
-        try:
-            on = _release_tags(self.repo, self._listing.text(), self.prefix, warnings)
-        except RelengError:
-            self.close()
-            raise
-        names = frozenset(n for found in on.values() for n in found)
-        parents: dict[str, tuple[str, ...]] = {}
-        released: set[str] = set()  # commits under a release tag seen so far
-        unreleased: list[LogEntry] = []  # so far; some may turn out to be released
-        awaited: set[str] = set()  # parents of unreleased commits not seen yet
-        child_time: dict[str, int] = {}  # the earliest date of a seen child of each commit not seen yet
-        oldest, older, skewed = None, 0, False
-        for e in itertools.chain(early, map(_entry, records)):
-            parents[e.sha] = e.parents
-            awaited.discard(e.sha)
-            skewed = skewed or e.timestamp > child_time.pop(e.sha, e.timestamp)
-            for p in e.parents:
-                child_time[p] = min(child_time.get(p, e.timestamp), e.timestamp)
-            if e.sha in on or e.sha in released:
-                released.update(e.parents)
-                older += oldest is not None and e.timestamp < oldest
-            else:
-                unreleased.append(e)
-                awaited.update(p for p in e.parents if p not in parents)
-                if oldest is None or e.timestamp < oldest:
-                    oldest, older = e.timestamp, 0
-            if not skewed and not awaited and (older >= _SLOP or oldest is None and released):
-                break  # every unreleased commit's ancestry has met a release (or HEAD is one)
-        tagged = [c for c in parents if c in on]
-        below = _ancestors_within(tagged, parents)
-        since = [e for e in unreleased if e.sha not in below]
-        boundary = {p for e in since for p in e.parents if p in on} if since else set(tagged[:1])
-        found = [Release(n, semver.parse(n[len(self.prefix):]), c) for c in boundary for n in on[c]]
-        last = max(found, key=lambda r: r.version.precedence_key()) if found else None
-        return History(names, last, since, warnings)
-
-
-def history(repo: Path | str, prefix: str = "v") -> History:
-    return HistoryQuery(repo, prefix).result()
-
-
-def _ancestors_within(starts: list[str], graph: dict[str, tuple[str, ...]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(starts)
-    while stack:
-        sha = stack.pop()
-        if sha in seen or sha not in graph:
-            continue
-        seen.add(sha)
-        stack.extend(graph[sha])
-    return seen

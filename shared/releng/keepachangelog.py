@@ -137,14 +137,15 @@ def heading(release: Mapping[str, Any], unreleased: str = "Unreleased") -> str:
 def render_section(release: Mapping[str, Any], cfg: Mapping[str, Any], unreleased: str = "Unreleased") -> str:
     """A whole section (heading, categories, entries) for a `releng/changes` version object.
 
-    Categories follow Keep a Changelog's order, except that categories holding breaking changes come first,
-    and within a category breaking entries come first: a reader meets what breaks before anything else.
+    Categories always come in Keep a Changelog's order (others after them, alphabetically), so a section never
+    changes shape from one release to the next. Breaking changes have one place: first in their category,
+    marked with the breaking label; a note of several paragraphs, a list or a code block is nested under its entry.
     """
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for entry in release["entries"]:
         groups.setdefault(entry["category"], []).append(entry)
     order = {c: i for i, c in enumerate(CATEGORIES)}
-    names = sorted(groups, key=lambda c: (not any(e["breaking"] for e in groups[c]), order.get(c, len(order))))
+    names = sorted(groups, key=lambda c: (order.get(c, len(order)), c))
     label = cfg.get("breaking_label") or "**BREAKING:**"
     issue, commit = template(cfg, "issue_url"), template(cfg, "commit_url")
     out = [heading(release, unreleased)]
@@ -153,7 +154,9 @@ def render_section(release: Mapping[str, Any], cfg: Mapping[str, Any], unrelease
         group = groups[name]
         if any(e["breaking"] for e in group):  # breaking first, history order otherwise
             group = [e for e in group if e["breaking"]] + [e for e in group if not e["breaking"]]
-        out.extend([_line(e, label, issue, commit) for e in group])
+        lines = [_line(e, label, issue, commit) for e in group]
+        for n, line in enumerate(lines):  # a blank line after a nested note, unless the category ends there
+            out.append(line + "\n" if n + 1 < len(lines) and line.count("\n") > 1 else line)
     return "".join(out)
 
 
@@ -161,9 +164,11 @@ def _line(entry: Mapping[str, Any], label: str, issue: str | None, commit: str |
     text, refs, sha = entry["text"], entry["refs"], entry["commit"]
     if "\n" in text or "  " in text:
         text = " ".join(text.split())
+    nested = ""
     if entry["breaking"] and entry["breaking_text"]:
-        note = " ".join(entry["breaking_text"].split())
-        if note != text:
+        nested = _nested(entry["breaking_text"])
+        note = "" if nested else " ".join(entry["breaking_text"].split())
+        if note and note != text:
             text = f"{text} \u2014 {note}"
     if "#" in text:
         shown = {int(n) for n in _ISSUE.findall(text)}
@@ -177,7 +182,50 @@ def _line(entry: Mapping[str, Any], label: str, issue: str | None, commit: str |
     link = f"[{sha[:7]}]({commit.format(sha=sha)})" if commit else sha[:7]
     if refs:
         link = ", ".join([f"[#{n}]({issue.format(number=n)})" if issue else f"#{n}" for n in refs] + [link])
-    return f"- {text} ({link})\n"
+    return f"- {text} ({link})\n" + (f"\n{nested}" if nested else "")
+
+
+_LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
+_ATX = re.compile(r"\s{0,3}#{1,6}(?:\s+(.*?))?(?:\s+#+)?\s*")
+
+
+def _nested(note: str) -> str:
+    """A breaking-change note as Markdown indented under its list item; "" for one plain paragraph (it goes on
+    the entry's line).
+
+    Paragraphs keep their lines, lists and code fences their shape. Two things change so that the file still reads
+    as Keep a Changelog everywhere: a heading becomes a bold line (a reader that strips indentation, like the PyPI
+    `keepachangelog` library, would take `## x` for a release), and a fence left open is closed (our own reader
+    skips `## ` lines inside fences).
+    """
+    lines = note.replace("\r\n", "\n").replace("\r", "\n").strip("\n").split("\n")
+    if not any(not line.strip() or line[:1] in " \t" or line.startswith(("```", "~~~")) or _LIST_ITEM.match(line)
+               or line.startswith("#") and _ATX.fullmatch(line) for line in lines):
+        return ""
+    out: list[str] = []
+    fence = ""  # the open fence's marker run, "" outside a fence
+    for raw in lines:
+        line = raw.rstrip()
+        bare = line.lstrip()
+        if fence:
+            if bare.startswith(fence) and not bare.strip(fence[0]):
+                fence = ""
+        elif bare.startswith(("```", "~~~")):
+            fence = bare[: len(bare) - len(bare.lstrip(bare[0]))]
+        elif not bare:
+            if out and out[-1]:
+                out.append("")
+            continue
+        elif (m := _ATX.fullmatch(line)) is not None:
+            line = f"**{m[1]}**" if m[1] else ""
+            if not line:
+                continue
+        out.append(f"  {line}" if line else "")
+    while out and not out[-1]:
+        out.pop()
+    if fence:
+        out.append(f"  {fence}")
+    return "".join(f"{line}\n" for line in out)
 
 
 URLS = {  # the defaults of changelog_config.yml, for callers that pass a partial config

@@ -68,15 +68,38 @@ def public_key_to_b64(public_raw: bytes) -> str:
 
 
 def load_private_key_file(path: Path | str, passphrase: bytes | None = None) -> SigningKey:
-    """Load a PEM (PKCS#8) or OpenSSH Ed25519 private key from a file."""
+    """Load a PEM (PKCS#8) or OpenSSH Ed25519 private key from a file.
+
+    A key given where its file name goes (`--signing-key "$(cat key.pem)"`) is refused without being echoed: errors
+    name the file, and this one is no file name (issue 12 #6)."""
     where = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
+    if looks_like_key(where):
+        raise BadInput("expected the name of a file holding the signing key, found what looks like a key itself (not "
+                       "shown): give the file, or set the environment variable the config names", "signing key")
+    from releng import files
+
+    try:  # capped, a regular file: a key file that is /dev/zero or a FIFO is refused, never read forever
+        data = files.read_capped(path, 1 << 20, "signing key")
+    except files.Missing:
         raise BadInput("signing key file not found", where) from None
-    except OSError as e:
-        raise BadInput(f"cannot read signing key: {e.strerror}", where) from None
     return load_private_key_bytes(data, where, passphrase)
+
+
+def looks_like_key(value: str) -> bool:
+    """True when `value`, given as a file name, reads as key material rather than a path: PEM/OpenSSH text, several
+    lines, or a long run of base64 that names no existing file. Such a value is never echoed in an error."""
+    import re
+
+    if "\n" in value or "\r" in value or "-----BEGIN" in value or "PRIVATE KEY" in value or len(value) > 4096:
+        return True
+    if "." in value or not re.fullmatch(r"[A-Za-z0-9+/=_-]{32,}", value):
+        return False
+    if not (re.search(r"[\d+=]", value) or (re.search("[a-z]", value) and re.search("[A-Z]", value))):
+        return False
+    try:
+        return not Path(value).exists()
+    except (OSError, ValueError):
+        return True
 
 
 def load_private_key_env(variable: str, passphrase_variable: str | None = None) -> SigningKey | None:
@@ -158,6 +181,8 @@ def public_key_from_b64(text: str, where: str = "public key") -> bytes:
 
 def load_public_key(value: str) -> bytes:
     """A public key given as base64 text, or a file holding base64, a PEM public key or an OpenSSH public key."""
+    if "-----BEGIN" in value and "PRIVATE" in value:  # a private key where a public one goes: never echoed
+        raise BadInput("found a private key where a public key goes (not shown): give the public key", "public key")
     path = Path(value)
     if len(value) != 44 or path.is_file():  # 44 = base64 length of 32 bytes
         try:

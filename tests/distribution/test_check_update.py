@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -25,6 +26,7 @@ from releng.server import manifest
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPT = ROOT / "distribution" / "check_update.py"
 PLATFORM = "linux-x86_64"
+PRODUCT = "audiolab-gain"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 EXPIRES = T0 + timedelta(days=7)
 NOW = T0 + timedelta(hours=1)
@@ -38,6 +40,7 @@ class Simulator:
 
     def __init__(self, root: Path) -> None:
         self.root, self.log, self.behaviours = root, [], {}
+        self.stop = threading.Event()  # set by close(): a misbehaviour that stalls ends with the test
         sim = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -62,6 +65,7 @@ class Simulator:
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def close(self) -> None:
+        self.stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -87,6 +91,31 @@ def infinite(h: BaseHTTPRequestHandler) -> None:
 def truncated(data: bytes) -> Behaviour:
     """Announce the full length, send half, close the connection."""
     return lambda h: send(h, data[: len(data) // 2], length=len(data))
+
+
+def drip(stop: threading.Event, length: int = 100_000) -> Behaviour:
+    """Headers at once, then one byte every 20 ms: each read is quick, the whole answer never comes (bounded here
+    to 750 bytes, over 15 s, or until the client hangs up or the test ends)."""
+
+    def go(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(length))
+        h.end_headers()
+        try:
+            for _ in range(750):
+                h.wfile.write(b" ")
+                h.wfile.flush()
+                if stop.wait(0.02):
+                    return
+        except OSError:
+            pass
+
+    return go
+
+
+def silent(stop: threading.Event) -> Behaviour:
+    """Accept the request and say nothing (for at most 15 s, or until the test ends)."""
+    return lambda h: stop.wait(15) and None
 
 
 def redirect(location: str) -> Behaviour:
@@ -124,7 +153,8 @@ class Repo:
 
     def payload(self, version: str = "1.3.0", number: int = 10, channel: str = "stable", **fields: object
                 ) -> dict[str, object]:
-        p = manifest.build_manifest(channel=channel, version=version, manifest_number=number, issued_at=T0,
+        p = manifest.build_manifest(product=PRODUCT, channel=channel, version=version,
+                                    manifest_number=number, issued_at=T0,
                                     expires_at=EXPIRES, notes=f"Release {version}",
                                     artifacts={PLATFORM: self.artifact(version)})
         p.update(fields)
@@ -145,22 +175,29 @@ class Repo:
         (self.root / "channels" / f"{name}.json").write_bytes(envelope)
         return envelope
 
-    def run(self, *extra: str, name: str = "stable", current: str = "1.2.0", client: str = "client-0001",
-            now: datetime | None = NOW, keys: tuple[str, ...] | None = None, platform: str | None = PLATFORM,
-            exe: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-        self.sim.log.clear()
-        for leftover in self.downloaded():  # each run starts with an empty download folder
-            (self.downloads / leftover).unlink()
-        args = [*(exe or [sys.executable, str(SCRIPT)]), "--manifest-url", f"{self.sim.url}/channels/{name}.json",
+    def command(self, *extra: str, name: str = "stable", current: str = "1.2.0", client: str = "client-0001",
+                now: datetime | None = NOW, keys: tuple[str, ...] | None = None, platform: str | None = PLATFORM,
+                exe: list[str] | None = None, url: str | None = None, product: str | None = PRODUCT) -> list[str]:
+        """The client's command line (run() starts it; a test that needs a process of its own Popens it)."""
+        args = [*(exe or [sys.executable, str(SCRIPT)]),
+                "--manifest-url", url or f"{self.sim.url}/channels/{name}.json",
                 "--current-version", current, "--client-id", client, "--state", str(self.state),
                 "--download-dir", str(self.downloads)]
+        if product is not None:
+            args += ["--product", product]
         for k in keys or (KEY.public_b64,):
             args += ["--public-key", k]
         if now is not None:
             args += ["--now", times.format_time(now)]
         if platform is not None:
             args += ["--platform", platform]
-        return subprocess.run([*args, *extra], capture_output=True, text=True, timeout=60)
+        return [*args, *extra]
+
+    def run(self, *extra: str, timeout: float = 60, **options: Any) -> subprocess.CompletedProcess[str]:
+        self.sim.log.clear()
+        for leftover in self.downloaded():  # each run starts with an empty download folder
+            (self.downloads / leftover).unlink()
+        return subprocess.run(self.command(*extra, **options), capture_output=True, text=True, timeout=timeout)
 
     def state_bytes(self) -> bytes | None:
         return self.state.read_bytes() if self.state.exists() else None
@@ -199,6 +236,17 @@ def refused(repo: Repo, result: subprocess.CompletedProcess[str], state: bytes |
         assert repo.artifact_requests() == []
 
 
+def answered_no(repo: Repo, result: subprocess.CompletedProcess[str], envelope: bytes, channel: str = "stable"
+                ) -> None:
+    """Exit 1 with nothing downloaded (or asked for), and the manifest recorded: its number and envelope digest."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert repo.downloaded() == [] and repo.artifact_requests() == []
+    recorded = json.loads(repo.state.read_text())["channels"][channel]
+    number = manifest.verify_envelope(envelope, {KEY.key_id: KEY.public_raw})["manifest_number"]
+    assert (recorded["manifest_number"], recorded["envelope_sha256"]) == (number, hashlib.sha256(envelope).hexdigest())
+
+
 # --- the happy path ---------------------------------------------------------------------------------------------
 
 
@@ -211,7 +259,8 @@ def test_update_is_downloaded_verified_and_recorded(repo):
     assert state["state_version"] == 1
     assert state["channels"]["stable"]["manifest_number"] == 10
     assert state["channels"]["stable"]["envelope_sha256"] == hashlib.sha256(envelope).hexdigest()
-    assert sorted(p.name for p in repo.state.parent.iterdir()) == ["downloads", "state.json"]  # no temp files
+    # No temp files; the lock file beside the state file stays (removing it would race with another client).
+    assert sorted(p.name for p in repo.state.parent.iterdir()) == ["downloads", "state.json", "state.json.lock"]
 
 
 def test_console_command_with_the_real_clock_and_json(repo):
@@ -226,7 +275,7 @@ def test_console_command_with_the_real_clock_and_json(repo):
 
 
 def test_default_platform_is_this_machine(repo):
-    platform = importlib.import_module("releng._scripts.distribution.check_update").this_platform()
+    platform = importlib.import_module("releng.distribution.client").this_platform()
     repo.publish(repo.payload(artifacts={platform: repo.artifact("1.3.0", platform=platform)}))
     result = repo.run(platform=None)
     assert result.returncode == 0, result.stderr
@@ -265,7 +314,8 @@ def _spliced(repo: Repo) -> bytes:
     lambda r: manifest.sign_envelope(r.payload(), KEY, now=T0)[:-10],
     lambda r: manifest.sign_envelope(r.payload(), OTHER_KEY, now=T0),
     _spliced,
-], ids=["unsigned", "no-signatures", "garbage", "empty", "truncated", "wrong-key", "spliced-signature"])
+    lambda r: b"[" * 60_000,
+], ids=["unsigned", "no-signatures", "garbage", "empty", "truncated", "wrong-key", "spliced-signature", "nested"])
 def test_bad_signature_is_refused_without_download(repo, make):
     repo.serve(make(repo))
     refused(repo, repo.run(), None)
@@ -319,6 +369,22 @@ def test_replay_of_an_older_valid_manifest_is_refused(repo):
     assert "replay" in result.stderr
 
 
+def test_a_replay_cannot_undo_a_rollback_the_client_has_seen(repo):
+    """Issue 12 item 2, as reported: a client on 1.1.0 (manifest #2) saw the rollback manifest #4 (exit 1, nothing to
+    do) and used to keep #2, so a replay of #3 (the rolled-back 1.2.0, still unexpired) got installed. Every
+    manifest the client answers from is recorded, so #3 is now a replay."""
+    repo.publish(repo.payload("1.1.0", number=2))
+    accepted(repo, repo.run(current="1.0.0"), "1.1.0")  # the client installs 1.1.0 and records #2
+    bad = repo.publish(repo.payload("1.2.0", number=3))  # 1.2.0 is released; this client does not look ...
+    rollback = repo.publish(repo.payload("1.1.0", number=4, rollback_of="1.2.0"))  # ... until it is rolled back
+    answered_no(repo, repo.run(current="1.1.0"), rollback)  # exit 1: nothing to do, and #4 is recorded
+    state = repo.state_bytes()
+    repo.serve(bad)  # the attacker replays #3
+    result = repo.run(current="1.1.0")
+    refused(repo, result, state)
+    assert "replayed manifest: manifest_number 3 is lower than the recorded 4" in result.stderr
+
+
 def test_same_number_same_bytes_is_no_update(repo):
     repo.publish(repo.payload())
     assert repo.run().returncode == 0
@@ -357,6 +423,39 @@ def test_dev_manifest_served_at_the_stable_url_is_refused(repo):
     repo.serve(dev, "stable")
     refused(repo, repo.run(), None)
     assert repo.run("--channel", "dev").returncode == 0  # asked for dev explicitly: fine
+
+
+# --- issue 12 item 5: the product -------------------------------------------------------------------------------
+
+
+def test_another_products_manifest_at_our_url_is_refused(repo):
+    """Two products share one key and one origin: reverb's signed stable.json served at gain's URL made the gain
+    client download reverb and raised gain's stored number. Now: exit 2, nothing fetched, the state untouched."""
+    repo.publish(repo.payload(number=5))
+    accepted(repo, repo.run())
+    state = repo.state_bytes()
+    repo.publish(repo.payload("2.0.0", number=9, product="audiolab-reverb"))  # same key, higher number
+    result = repo.run(current="1.3.0")
+    refused(repo, result, state)
+    assert "the manifest is for product 'audiolab-reverb', not 'audiolab-gain'" in result.stderr
+    repo.state.unlink()
+    refused(repo, repo.run(current="1.3.0"), None)  # a first check is refused alike: nothing is recorded
+
+
+def test_a_manifest_without_a_product_is_refused(repo):
+    payload = repo.payload()
+    del payload["product"]
+    repo.publish(payload, valid=False)
+    result = repo.run()
+    refused(repo, result, None)
+    assert "product must be a project name" in result.stderr
+
+
+def test_the_product_is_required(repo):
+    repo.publish(repo.payload())
+    result = repo.run(product=None)
+    refused(repo, result, None)
+    assert "--product" in result.stderr and repo.sim.log == []
 
 
 def test_channel_flag_overrides_the_url(repo):
@@ -405,6 +504,24 @@ def test_misbehaving_artifact_downloads_are_refused(repo, misbehave):
     assert repo.artifact_requests() == [path]
 
 
+@pytest.mark.parametrize("where", ["manifest-drip", "manifest-silent", "artifact-drip"])
+def test_a_slow_server_is_cut_at_max_time(repo, where):
+    """Issue 12 item 3: per-read timeouts never fire on a server that drips a byte every 20 ms, and --max-time used
+    to be checked only after each 64 KiB. The total deadline cuts the sockets: the run ends about --max-time after
+    it started (bound generously here: the drip alone lasts over 15 s), with no .part file and the state as it was."""
+    import time
+
+    repo.publish(repo.payload())
+    path = "/channels/stable.json" if where.startswith("manifest") else f"/releases/1.3.0/gain-1.3.0-{PLATFORM}.tar.gz"
+    repo.sim.behaviours[path] = silent(repo.sim.stop) if where.endswith("silent") else drip(repo.sim.stop)
+    start = time.monotonic()
+    result = repo.run("--max-time", "1", "--timeout", "30", timeout=30)
+    elapsed = time.monotonic() - start
+    refused(repo, result, None, download_tried=where.startswith("artifact"))
+    assert "no complete answer within --max-time (1 s)" in result.stderr
+    assert elapsed < 8, elapsed
+
+
 def test_missing_manifest_or_artifact(repo):
     refused(repo, repo.run(), None)  # 404 for the manifest
     repo.publish(repo.payload())
@@ -422,7 +539,11 @@ def test_missing_manifest_or_artifact(repo):
                                   b'{"state_version": 1, "channels": {"stable": {"manifest_number": "9", '
                                   b'"envelope_sha256": "' + b"0" * 64 + b'"}}}',
                                   b'{"state_version": 1, "channels": {"stable": {"manifest_number": 9}}}',
-                                  b'{"state_version": 1, "channels": {"stable": 9}}', b"\xff\xfe"])
+                                  b'{"state_version": 1, "channels": {"stable": 9}}', b"\xff\xfe",
+                                  b'{"state_version": true, "channels": {}}', b'{"state_version": 1.0, "channels": {}}',
+                                  b"[" * 30000, b'{"state_version": 1, "channels": {"stable": {"manifest_number": 1'
+                                  + b"0" * 5000 + b', "envelope_sha256": "' + b"0" * 64 + b'"}}}',
+                                  b'{"state_version": 1, "channels": {}}' + b" " * (1 << 20)])
 def test_corrupt_state_is_refused_before_any_request(repo, text):
     repo.publish(repo.payload())
     repo.state.write_bytes(text)
@@ -430,6 +551,69 @@ def test_corrupt_state_is_refused_before_any_request(repo, text):
     refused(repo, result, text)
     assert repo.sim.log == []
     assert "state file" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_state_file_that_is_no_regular_file_is_refused_not_waited_on(repo, kind):
+    repo.publish(repo.payload())
+    os.mkfifo(repo.state) if kind == "fifo" else repo.state.mkdir()
+    result = repo.run(timeout=20)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "the state file is not a regular file" in result.stderr
+    assert repo.sim.log == [] and repo.downloaded() == []
+
+
+def test_a_client_that_waited_for_the_lock_never_lowers_the_number(repo):
+    """Two clients share one state file. This one verified #5 (exit 1: already on 1.3.0) while another held the
+    lock and stored #7: under the lock it re-reads the file, so #5 is now a replay (exit 2) and #7 stays."""
+    import fcntl
+    import time
+
+    repo.publish(repo.payload("1.3.0", number=5))
+    lock = repo.state.with_name("state.json.lock")
+    with lock.open("ab") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = subprocess.Popen(repo.command(current="1.3.0"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            end = time.monotonic() + 20
+            while "/channels/stable.json" not in repo.sim.log:  # it has read the (missing) state file and fetched
+                assert time.monotonic() < end and proc.poll() is None, proc.poll()
+                time.sleep(0.02)
+            repo.state.write_text(json.dumps({"state_version": 1, "channels": {"stable": {
+                "manifest_number": 7, "envelope_sha256": "7" * 64, "version": "1.3.0"}}}))  # the other client
+            state = repo.state_bytes()
+        except BaseException:
+            proc.kill()
+            raise
+    out, err = proc.communicate(timeout=30)  # the lock is free again
+    assert proc.returncode == 2, (out, err)
+    assert "replayed manifest: manifest_number 5 is lower than the recorded 7" in err
+    assert repo.state_bytes() == state
+
+
+def test_concurrent_clients_on_one_state_file_keep_the_highest_number(repo):
+    """Eight clients on one state file, each served another manifest number at once: whatever the order, the file
+    ends holding the highest, each client answers 1 (recorded) or refuses a number lower than one already there."""
+    numbers = [3, 8, 1, 6, 2, 7, 4, 5]
+    envelopes = {}
+    for n in numbers:
+        envelopes[n] = manifest.sign_envelope(repo.payload("1.3.0", number=n), KEY, now=T0)
+        (repo.root / f"c{n}" / "channels").mkdir(parents=True)
+        (repo.root / f"c{n}" / "channels" / "stable.json").write_bytes(envelopes[n])
+    procs = {n: subprocess.Popen(repo.command(current="1.3.0", url=f"{repo.sim.url}/c{n}/channels/stable.json"),
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in numbers}
+    try:
+        results = {n: (p.communicate(timeout=60)[1], p.returncode) for n, p in procs.items()}
+    finally:
+        for p in procs.values():
+            p.kill()
+    assert results[8][1] == 1, results[8]  # the highest is never refused
+    for n, (err, code) in results.items():
+        assert code == 1 or (code == 2 and "replayed manifest" in err), (n, code, err)
+    stored = json.loads(repo.state.read_text())["channels"]["stable"]
+    assert (stored["manifest_number"], stored["envelope_sha256"]) == (8, hashlib.sha256(envelopes[8]).hexdigest())
+    assert sorted(os.listdir(repo.state.parent)) == ["state.json", "state.json.lock"]  # no temp file left
 
 
 def test_a_client_killed_mid_download_leaves_state_and_destination_alone(repo):
@@ -453,7 +637,8 @@ def test_a_client_killed_mid_download_leaves_state_and_destination_alone(repo):
     for leftover in repo.downloaded():
         (repo.downloads / leftover).unlink()
     proc = subprocess.Popen([sys.executable, str(SCRIPT), "--manifest-url", f"{repo.sim.url}/channels/stable.json",
-                             "--public-key", KEY.public_b64, "--current-version", "1.3.0", "--client-id", "c",
+                             "--public-key", KEY.public_b64, "--product", PRODUCT, "--current-version", "1.3.0",
+                             "--client-id", "c",
                              "--state", str(repo.state), "--download-dir", str(repo.downloads), "--platform", PLATFORM,
                              "--now", times.format_time(NOW)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -491,12 +676,12 @@ def test_state_of_other_channels_is_kept(repo):
 ])
 def test_downgrades(repo, version, current, rollback_of, code):
     fields = {"rollback_of": rollback_of} if rollback_of else {}
-    repo.publish(repo.payload(version, number=12, **fields))
+    envelope = repo.publish(repo.payload(version, number=12, **fields))
     result = repo.run(current=current)
     if code == 0:
         accepted(repo, result, version)
     else:
-        refused(repo, result, None, code=1)
+        answered_no(repo, result, envelope)
 
 
 # --- #24: unknown fields and schema versions (docs/security-properties.md) --------------------------------------
@@ -555,10 +740,11 @@ def client_with(inside: bool, percent: int, version: str = "1.3.0") -> str:
 
 
 def test_rollout_admits_only_clients_below_the_threshold(repo):
-    repo.publish(repo.payload(rollout={"percent": 10, "halted": False}))
+    envelope = repo.publish(repo.payload(rollout={"percent": 10, "halted": False}))
     result = repo.run(client=client_with(False, 10))
-    refused(repo, result, None, code=1)
+    answered_no(repo, result, envelope)
     assert "not in the rollout" in result.stderr
+    repo.state.unlink()  # another installation, with a state file of its own
     accepted(repo, repo.run(client=client_with(True, 10)))
 
 
@@ -566,16 +752,17 @@ def test_rollout_admits_only_clients_below_the_threshold(repo):
                                      {"halted": False}, {"percent": "ten", "halted": False},
                                      {"percent": 150, "halted": False}, {"percent": -1, "halted": False}, None])
 def test_rollout_fails_closed(repo, rollout):
-    repo.publish(repo.payload(rollout=rollout), valid=False)
-    refused(repo, repo.run(client=client_with(True, 1)), None, code=1)
+    envelope = repo.publish(repo.payload(rollout=rollout), valid=False)
+    answered_no(repo, repo.run(client=client_with(True, 1)), envelope)
 
 
 def test_critical_does_not_bypass_a_halted_or_partial_rollout(repo):
     """Pinned decision: `critical` marks the update, it never overrides the rollout (docs/update-client.md)."""
-    repo.publish(repo.payload(critical=True, rollout={"percent": 100, "halted": True}))
-    refused(repo, repo.run(), None, code=1)
-    repo.publish(repo.payload(critical=True, number=11, rollout={"percent": 10, "halted": False}))
-    refused(repo, repo.run(client=client_with(False, 10)), None, code=1)
+    halted = repo.publish(repo.payload(critical=True, rollout={"percent": 100, "halted": True}))
+    answered_no(repo, repo.run(), halted)
+    partial = repo.publish(repo.payload(critical=True, number=11, rollout={"percent": 10, "halted": False}))
+    answered_no(repo, repo.run(client=client_with(False, 10)), partial)
+    repo.state.unlink()  # another installation, inside the rollout
     result = repo.run("--json", client=client_with(True, 10))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["critical"] is True
@@ -583,9 +770,9 @@ def test_critical_does_not_bypass_a_halted_or_partial_rollout(repo):
 
 
 def test_no_artifact_for_this_platform(repo):
-    repo.publish(repo.payload())
+    envelope = repo.publish(repo.payload())
     result = repo.run(platform="windows-arm64")
-    refused(repo, result, None, code=1)
+    answered_no(repo, result, envelope)
     assert "windows-arm64" in result.stderr
 
 
@@ -595,4 +782,27 @@ def test_bad_usage(repo, args):
     repo.publish(repo.payload())
     refused(repo, repo.run(*args), None)
     assert repo.sim.log == []
+    assert os.listdir(repo.state.parent) == []
+
+
+@pytest.mark.parametrize("args", [["--timeout", "-1"], ["--timeout", "nan"], ["--timeout", "0"], ["--timeout", "x"],
+                                  ["--max-time", "nan"], ["--max-time", "inf"], ["--max-time", "0"],
+                                  ["--max-time", "-3"], ["--max-time", "1e300"], ["--product", "../gain"],
+                                  ["--product", ""]])
+def test_bad_flags_are_one_line_and_exit_2(repo, args):
+    """Issue 12 item 7: `--timeout -1` gave exit 3 and `--max-time nan` disabled the deadline."""
+    repo.publish(repo.payload())
+    result = repo.run(*args)
+    refused(repo, result, None)
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert repo.sim.log == [] and os.listdir(repo.state.parent) == []
+
+
+@pytest.mark.parametrize("url", ["http://[::1/channels/stable.json", "http://127.0.0.1:99999/channels/stable.json",
+                                 "http://127.0.0.1:x/channels/stable.json", "ftp://127.0.0.1/channels/stable.json",
+                                 "http:///channels/stable.json", "stable.json"])
+def test_bad_manifest_urls_are_one_line_and_exit_2(repo, url):
+    result = repo.run(url=url)
+    refused(repo, result, None)
+    assert result.stderr.startswith("error: --manifest-url") and result.stderr.count("\n") == 1, result.stderr
     assert os.listdir(repo.state.parent) == []

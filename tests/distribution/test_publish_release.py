@@ -343,7 +343,7 @@ def test_manifest_rewrites_never_show_a_truncated_or_unverifiable_file(tmp_path,
     transport.mkdirs(t, "channels")
     now = datetime.now(UTC).replace(microsecond=0)
     trusted = {key.key_id: key.public_raw}
-    envelopes = [manifest.sign_envelope(manifest.build_manifest(
+    envelopes = [manifest.sign_envelope(manifest.build_manifest(product="audiolab-gain",
         channel="dev", version="1.0.0", manifest_number=n, issued_at=now, expires_at=now + timedelta(days=1),
         notes="x" * (n % 7 * 1000), artifacts={}), key, now=now) for n in range(1, 1001)]
     transport.write_atomic(t, "channels/dev.json", envelopes[0])
@@ -751,7 +751,8 @@ def test_key_rotation_needs_the_old_key_listed_as_trusted(tmp_path, key, key_fil
     doc = make_release(tmp_path / "1.1.0", new, "1.1.0", seed=2)
     capsys.readouterr()
     assert publish(config, doc, new_file, channel="stable") == 2
-    assert "manifest:" in capsys.readouterr().err
+    assert "nothing was uploaded" in capsys.readouterr().err  # refused before the first byte: 1.1.0 stays publishable
+    assert not (root / "releases" / "1.1.0").exists()
     assert channel_payload(root, key, "stable")["version"] == "1.0.0"
     cfg = json.loads(config.read_text())
     cfg["manifest"]["trusted_keys"] = [key.public_b64, "not a key"]

@@ -347,7 +347,7 @@ def test_manifest_rewrites_over_sftp_never_serve_a_truncated_or_unverifiable_man
     root, server = http_root
     now = datetime.now(UTC).replace(microsecond=0)
     trusted = {key.key_id: key.public_raw}
-    envelopes = [manifest.sign_envelope(manifest.build_manifest(
+    envelopes = [manifest.sign_envelope(manifest.build_manifest(product="audiolab-gain",
         channel="dev", version="1.0.0", manifest_number=n, issued_at=now, expires_at=now + timedelta(days=1),
         notes="x" * (n % 7 * 1000), artifacts={}), key, now=now) for n in range(1, 1001)]
     numbers: list[int] = []
@@ -408,8 +408,9 @@ def test_a_published_manifest_is_served_by_the_first_request_after_publish(sshd,
     state, downloads = tmp_path / "state.json", tmp_path / "dl"
     downloads.mkdir()
     code = check_update.main(["--manifest-url", f"{server.base}/channels/dev.json", "--public-key", key.public_b64,
-                              "--current-version", "1.2.0", "--client-id", "c1", "--state", str(state),
-                              "--platform", "linux-x86_64", "--download-dir", str(downloads), "-q"])
+                              "--product", "gain", "--current-version", "1.2.0", "--client-id", "c1",
+                              "--state", str(state), "--platform", "linux-x86_64", "--download-dir", str(downloads),
+                              "-q"])
     assert code == 0
     [got] = os.listdir(downloads)
     assert (downloads / got).read_bytes() == (tmp_path / "1.3.0" / ARTIFACT.format(v="1.3.0")).read_bytes()

@@ -162,6 +162,18 @@ def test_an_archive_root_with_dotdot_is_refused(release, stage_copy, package, tm
     assert "'..'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("key", ["contents", "changelog", "installer_configs"])
+def test_a_configured_path_outside_the_source_is_refused(release, stage_copy, package, tmp_path, capsys, key):
+    """Issue 12: every configured path resolves inside the repository (here --source), else exit 2 naming it."""
+    cfg = tmp_path / "releng.toml"
+    cfg.write_text(f'[project]\nname = "audiolab-gain"\n[packaging]\n{key} = "../../outside"\n')
+    assert package(stage_copy, "--config", str(cfg)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: [packaging] {key} '../../outside' is outside the repository") and \
+        err.count("\n") == 1
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
 def _tool_dir(tmp_path: Path, *tools: str) -> str:
     folder = tmp_path / "tools"
     folder.mkdir()

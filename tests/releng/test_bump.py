@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from releng import git, semver
+from releng import git, semver, tag_history
 from releng.errors import BadInput
 from releng.versioning import bump
 
@@ -82,14 +82,57 @@ def test_next_version(current, kind, pre_id, expected):
     ("minor", "1.2.3", "fix: a", ("minor", "1.3.0", 0)),  # a bump by hand counts no commits
 ])
 def test_decide(kind, last, message, expected):
-    release = git.Release(f"v{last}", V(last), "c" * 40) if last else None
+    release = tag_history.Release(f"v{last}", V(last), "c" * 40) if last else None
     decision = bump.decide(kind, V(last or "0.1.0"), release, log(message), RULES)
     assert (decision.kind, decision.version and str(decision.version), len(decision.commits)) == expected
 
 
 def test_decide_with_a_prerelease_label():
-    release = git.Release("v1.2.3", V("1.2.3"), "c" * 40)
+    release = tag_history.Release("v1.2.3", V("1.2.3"), "c" * 40)
     assert str(bump.decide("auto", V("1.2.3"), release, log("feat: a"), RULES, "beta").version) == "1.3.0-beta.1"
+
+
+# ---- a prerelease line turns into its release ----------------------------------------------------------------------
+
+def _line(last: str, final: str | None, since: list[str], before: list[str], pre_id: str | None = None,
+          current: str | None = None) -> bump.Decision:
+    """`auto` at HEAD: `since` the last tag `last`, `before` between the last final tag and it (newest first)."""
+    tag = tag_history.Release(f"v{last}", V(last), "c" * 40)
+    line = (tag_history.Release(f"v{final}", V(final), "d" * 40) if final else None, log(*since, *before))
+    return bump.decide("auto", V(current or last), tag, log(*since), RULES, pre_id, line)
+
+
+@pytest.mark.parametrize(("last", "final", "since", "before", "pre_id", "expected"), [
+    # the issue's histories: beta.11 of 25.0.0 after 24.x; only chores since the beta, or fixes
+    ("25.0.0-beta.11", "24.3.1", ["chore: deps"], ["feat!: new api"], None, ("release", "25.0.0", 1)),
+    ("22.0.0-beta.9", "21.0.0", ["fix: a", "docs: b"], ["feat!: x", "feat: y"], None, ("release", "22.0.0", 3)),
+    ("19.0.0-beta.2", "18.1.0", [], ["feat!: x"], None, ("release", "19.0.0", 1)),  # HEAD is the beta
+    ("25.0.0-beta.11", "24.3.1", ["feat: y"], ["fix: x"], None, ("release", "25.0.0", 2)),  # below the line: its core
+    ("1.0.1-rc.1", "1.0.0", ["feat: y"], ["fix: x"], None, ("minor", "1.1.0", 2)),  # past the line: that bump
+    ("1.1.0-rc.1", "1.0.0", ["fix!: y"], ["feat: x"], None, ("major", "2.0.0", 2)),
+    ("0.10.0-rc.1", "0.9.0", [], ["feat!: x"], None, ("release", "0.10.0", 1)),  # major 0: breaking is minor
+    ("1.0.0-beta.3", None, ["chore: x"], ["feat: a"], None, ("release", "1.0.0", 1)),  # no final release before
+    ("2.0.0-rc.1", "1.4.0", [], ["docs: x"], None, ("release", "2.0.0", 0)),  # a line opened by hand
+    # with --pre-id: the next prerelease of the line, or the first past it
+    ("25.0.0-beta.11", "24.3.1", ["fix: a"], ["feat!: x"], "beta", ("prerelease", "25.0.0-beta.12", 1)),
+    ("25.0.0-beta.11", "24.3.1", ["chore: a"], ["feat!: x"], "beta", ("auto", None, 0)),  # nothing new
+    ("25.0.0-beta.11", "24.3.1", ["chore: a"], ["feat!: x"], "rc", ("prerelease", "25.0.0-rc.1", 0)),
+    ("1.0.1-rc.1", "1.0.0", ["feat: y"], ["fix: x"], "rc", ("minor", "1.1.0-rc.1", 2)),
+])
+def test_auto_on_a_prerelease_line(last, final, since, before, pre_id, expected):
+    decision = _line(last, final, since, before, pre_id)
+    assert (decision.kind, decision.version and str(decision.version), len(decision.commits)) == expected
+
+
+def test_auto_on_a_prerelease_line_refuses_a_label_going_backwards():
+    with pytest.raises(BadInput, match="prerelease labels only go forwards"):
+        _line("2.0.0-rc.1", "1.0.0", ["fix: a"], ["feat!: b"], "beta")
+
+
+def test_auto_on_a_prerelease_in_the_files_after_a_final_tag():
+    tag = tag_history.Release("v1.4.0", V("1.4.0"), "c" * 40)  # bumped to 2.0.0-rc.1 by hand, not tagged yet
+    decision = bump.decide("auto", V("2.0.0-rc.1"), tag, log("fix: a"), RULES)  # no line: `last` is the final
+    assert (decision.kind, str(decision.version)) == ("release", "2.0.0")
 
 
 @pytest.mark.parametrize(("full", "core", "last", "expected"), [
@@ -100,14 +143,14 @@ def test_decide_with_a_prerelease_label():
     (None, "1.4.0", "1.2.3", "1.4.0"),  # numeric-only files ahead: theirs
 ])
 def test_current_version(full, core, last, expected):
-    release = git.Release(f"v{last}", V(last), "c" * 40) if last else None
+    release = tag_history.Release(f"v{last}", V(last), "c" * 40) if last else None
     assert str(bump.current_version(V(full) if full else None, V(core) if core else None, release, "0.1.0")) \
         == expected
 
 
 def test_version_files_behind_the_last_tag_are_refused():
     with pytest.raises(BadInput, match="version files say 1.1.0 but HEAD is already past tag v1.2.3"):
-        bump.current_version(None, V("1.1.0"), git.Release("v1.2.3", V("1.2.3"), "c" * 40), "0.1.0")
+        bump.current_version(None, V("1.1.0"), tag_history.Release("v1.2.3", V("1.2.3"), "c" * 40), "0.1.0")
 
 
 @pytest.mark.parametrize(("builds", "tags", "expected"), [
@@ -235,3 +278,34 @@ def test_any_bump_sequence_goes_strictly_up_and_never_skips(steps, start):
         assert new > current
         bump.check_successor(current, new)  # raises on a skip
         current = new
+
+
+_BEFORE = st.lists(st.sampled_from(["feat: a", "fix: b", "feat!: c", "chore: d", "docs: e"]), max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(VERSIONS.filter(lambda v: not v.is_prerelease), st.sampled_from(bump.RELEASE_BUMPS),
+       st.sampled_from(["alpha", "beta", "rc"]), st.integers(1, 12), _BEFORE, _BEFORE,
+       st.sampled_from([None, "alpha", "beta", "rc"]))
+def test_auto_on_any_prerelease_line(final, opened, label, n, before, since, pre_id):
+    """Whatever the line and the commits: a valid successor of the prerelease, never below its core; final exactly
+    without --pre-id; the core itself whenever the commits since the final release ask for no more than it."""
+    core = semver.bump(final, opened)
+    last = semver.Version(core.major, core.minor, core.patch, (label, n))
+    try:
+        decision = _line(str(last), str(final), since, before, pre_id)
+    except BadInput:
+        assert pre_id is not None and pre_id < label  # a label going backwards, refused
+        return
+    kind, _ = bump.infer_bump(log(*since, *before), RULES, final)
+    wanted = bump.next_version(final, kind, None) if kind else core
+    if decision.version is None:
+        assert pre_id == label and bump.infer_bump(log(*since), RULES, last)[0] is None
+        return
+    new = decision.version
+    assert new > last and new.core >= core
+    bump.check_successor(last, new)
+    assert new.is_prerelease is (pre_id is not None)
+    assert new.core == max(wanted, core)
+    if pre_id is None and wanted <= core:
+        assert (decision.kind, new) == ("release", core)

@@ -8,10 +8,12 @@ The fake checks what Cloudflare checks: the path with the zone id, `Authorizatio
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+from faultkit import Dripping, EchoingCloudflare
 from releng import http
 from releng.errors import BadInput
 from releng.server import cdn
@@ -65,8 +67,18 @@ def test_retry_after_as_an_http_date_and_a_cap():
 def test_a_long_retry_after_is_capped(fake_cloudflare):
     fake_cloudflare.fail(429, retry_after="86400")
     sleeps: list[float] = []
-    purger(fake_cloudflare, sleeps).purge(["https://cdn.example/a"])
+    p = purger(fake_cloudflare, sleeps)
+    p.budget = 1000.0  # the default budget (timeout x attempts, 50 s) gives up instead: the next test
+    p.purge(["https://cdn.example/a"])
     assert sleeps == [http.MAX_WAIT]
+
+
+def test_a_retry_after_past_the_budget_gives_up_at_once(fake_cloudflare):
+    fake_cloudflare.fail(429, retry_after="86400")
+    sleeps: list[float] = []
+    with pytest.raises(cdn.CdnError, match="no time left to retry within 50 s"):
+        purger(fake_cloudflare, sleeps).purge(["https://cdn.example/a"])
+    assert sleeps == [] and fake_cloudflare.requests == 1
 
 
 def test_a_4xx_is_not_retried_and_never_shows_the_token(fake_cloudflare, capfd):
@@ -123,3 +135,30 @@ def test_no_provider_means_no_purge():
 def test_smaller_batches_for_plans_with_a_lower_limit(fake_cloudflare):
     purger(fake_cloudflare, [], max_urls_per_request=30).purge([f"https://cdn.example/{i}" for i in range(61)])
     assert [len(b) for b in fake_cloudflare.batches] == [30, 30, 1]
+
+
+# --- issue 12: a dripping API is cut at the deadline; an error echoing the token never shows it ------------------
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_dripping_api_fails_the_purge_within_its_budget(phase):
+    with Dripping(phase) as srv:
+        p = cdn.Purger(f"{srv.url}/client/v4", ZONE, TOKEN, timeout=1, attempts=2, backoff=0.1)
+        start = time.monotonic()
+        with pytest.raises(cdn.CdnError, match="no complete answer within 1 s") as e:
+            p.purge(["https://cdn.example/channels/stable.json"])
+        assert time.monotonic() - start < 2 + 1.0  # its budget (1 s x 2 attempts) and a generous second
+    assert "\n" not in str(e.value) and TOKEN not in str(e.value) and e.value.exit_code == 2
+
+
+def test_an_error_echoing_the_token_and_the_authorization_header_is_redacted(capfd):
+    with EchoingCloudflare() as fake:
+        p = cdn.from_config({"cdn": {"provider": "cloudflare", "zone_id": ZONE, "api_base": fake.api}},
+                            {"RELENG_CDN_TOKEN": TOKEN})
+        assert p is not None
+        with pytest.raises(cdn.CdnError, match=r"HTTP 403: 10000: Bad credentials: got Authorization: \[redacted\]"
+                           ) as e:
+            p.purge(["https://cdn.example/a"])
+    assert TOKEN not in str(e.value) and TOKEN[:12] not in str(e.value)
+    out = capfd.readouterr()
+    assert TOKEN not in out.out + out.err

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -88,6 +89,8 @@ def test_explicit_config_file(git_repo, tmp_path):
     ('[changelog_config.lint]\nallow_merge = "yes"', "allow_merge must be true or false"),
     ('[changelog_config.changelog]\nrepo_url = 1', "repo_url must be a string"),
     ('[changelog_config.changelog]\nother_heading = false', "other_heading"),
+    ('[changelog_config.changelog]\nsquashed_commits = "yes"', "changelog.squashed_commits must be true or false"),
+    ('[changelog_config.changelog]\nfold_prereleases = 1', "changelog.fold_prereleases must be true or false"),
     ('[changelog_config.footers]\n"Refs by" = "Fixed"', "is not a commit type"),
     ('changelog_config = [', "malformed TOML"),
 ])
@@ -113,7 +116,14 @@ def test_unknown_keys_pass_through(git_repo):
 # --- the cache ---------------------------------------------------------------------------------------------------
 
 def _cache(repo) -> Path:
-    return repo.path / ".git" / "releng" / "changelog_config.cache"
+    """The repository's cache file for this installation and Python (the file name is a hash of that key)."""
+    found = sorted((repo.path / ".git" / "releng").glob("changelog_config.*.cache"))
+    assert len(found) <= 1, found
+    if found:
+        return found[0]
+    candidates = (str(repo.path / "releng.toml"), str(repo.path / "pyproject.toml"))
+    head = (settings.CACHE_FORMAT, sys.version_info[:2], settings.defaults_path(), "", candidates)
+    return repo.path / ".git" / "releng" / f"changelog_config.{settings._hash(repr(head)):08x}.cache"
 
 
 def test_fresh_sources_are_not_cached_then_old_ones_are(git_repo):
@@ -176,6 +186,39 @@ def test_worktree_and_no_git_dir(git_repo, tmp_path):
     _age(plain)
     (plain / "releng.toml").write_text('[changelog_config.lint]\nscopes = ["x"]\n')
     assert settings.load(plain)["lint"]["scopes"] == ["x"]
+
+
+def test_two_installations_keep_their_own_cache_outside_a_repository(tmp_path):
+    """Issue 14: one `defaults` cache file for every installation made two installs evict each other's entry on
+    every run, and the hook then imported yaml. Each (installation, Python, config) now has its own file."""
+    sites = []
+    for name in ("a", "b"):
+        site = tmp_path / name
+        shutil.copytree(ROOT / "shared" / "releng", site / "releng",
+                        ignore=shutil.ignore_patterns("__pycache__", "_scripts"))
+        shipped = site / "releng" / "_scripts" / "changelog" / "changelog_config.yml"
+        shipped.parent.mkdir(parents=True)
+        shutil.copy(ROOT / "changelog" / "changelog_config.yml", shipped)
+        if name == "b":  # another version of the defaults: another result to cache
+            shipped.write_text(shipped.read_text() + "\nunknown_b: 1\n")
+        _age(shipped)
+        sites.append(site)
+    code = ("import sys; from releng.changelog import settings as c; cfg = c.load(None); "
+            "print(c.defaults_path(), 'unknown_b' in cfg, 'yaml' in sys.modules)")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    def run(site: Path) -> str:
+        env = {**os.environ, "PYTHONPATH": str(site), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        return subprocess.run([sys.executable, "-c", code], cwd=outside, env=env, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    a, b = (str(s / "releng" / "_scripts" / "changelog" / "changelog_config.yml") for s in sites)
+    assert run(sites[0]) == [a, "False", "True"]  # misses: each fills its own file
+    assert run(sites[1]) == [b, "True", "True"]
+    assert run(sites[0]) == [a, "False", "False"]  # hits, turn after turn: no yaml
+    assert run(sites[1]) == [b, "True", "False"]
+    assert len(list((tmp_path / "cache" / "releng").glob("changelog_config.*.cache"))) == 2
 
 
 @pytest.mark.slow

@@ -218,11 +218,162 @@ def test_a_revert_of_a_revert_brings_the_original_back():
     assert sections(log.history()) == {"unreleased": ["midi learn"]}
 
 
+@pytest.mark.parametrize("subject", ["revert(git): handle a detached HEAD", "revert: handle a detached HEAD",
+                                     'Revert "fix(git): handle a detached HEAD"'])
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_every_form_of_revert_cancels_in_its_release_and_is_news_after_it(subject, eol):
+    log = Log()
+    fix = log.commit("fix(git): handle a detached HEAD")
+    log.commit(eol.join([subject, "", f"This reverts commit {fix}.", ""]))
+    assert sections(log.history()) == {"unreleased": []}  # the same release: both gone
+    log.tag("v1.0.0", fix)
+    got = history.entries(log.history(), [0])
+    assert [(e["category"], e["scope"], e["text"], e["type"], e["commit"]) for e in got] == [
+        ("Changed", "git", 'Revert "handle a detached HEAD"', "revert", log.commits[-1].sha)]
+
+
+def test_a_revert_of_a_feature_released_two_versions_before_removes_it():
+    log = Log()
+    feat = log.commit("feat(ui): add the meter")
+    log.tag("v1.0.0")
+    log.commit("fix: other")
+    log.tag("v1.1.0")
+    log.commit(f"revert: add the meter\n\nThis reverts commit {feat[:9]}.\n\nCloses #7")
+    h = log.history()
+    assert [(e["category"], e["scope"], e["text"], e["refs"]) for e in history.entries(h, [0])] == [
+        ("Removed", "ui", 'Revert "add the meter"', [])]  # the revert's own entry is hidden: no refs of its own
+    log.commit("revert: feat(ui): add the meter again")  # no sha: read from the header it quotes
+    assert [e["text"] for e in history.entries(log.history(), [0])] == ['Revert "add the meter again"']
+
+
+def test_a_revert_of_a_revert_released_before_lists_the_original_again():
+    log = Log()
+    feat = log.commit("feat: midi learn")
+    log.tag("v1.0.0")
+    first = log.commit(f'Revert "feat: midi learn"\n\nThis reverts commit {feat}.')
+    log.tag("v1.1.0")
+    log.commit(f'Revert "Revert "feat: midi learn""\n\nThis reverts commit {first}.')
+    assert sections(log.history()) == {"unreleased": ["midi learn"], "1.1.0": ['Revert "midi learn"'],
+                                       "1.0.0": ["midi learn"]}
+
+
+def test_a_revert_of_a_hidden_or_unknown_commit_makes_no_entry():
+    log = Log()
+    docs = log.commit("docs: explain")
+    log.tag("v1.0.0")
+    log.commit(f"revert: explain\n\nThis reverts commit {docs}.")
+    log.commit(f"revert: something from elsewhere\n\nThis reverts commit {'e' * 40}.")
+    assert sections(log.history())["unreleased"] == []
+
+
+def test_find_takes_full_and_short_shas_and_prefers_the_release_of_the_revert():
+    log = Log()
+    shas = [log.commit(f"fix: {n}") for n in range(3)]
+    h = log.history()
+    assert h.find(shas[0]) == 2 and h.find(shas[1][:7]) == 1 and h.find(shas[2][:12]) == 0
+    assert h.find("0" * 40) is None and h.find(shas[0][:6]) is None  # too short to trust
+    h.shas[1] = shas[0][:7] + "0" * 33  # two commits with one short sha: the one in the release wins
+    h._short = None
+    assert h.find(shas[0][:7], {1}) == 1 and h.find(shas[0][:7], {2}) == 2
+
+
+def test_tags_outside_the_history_are_one_warning():
+    log = Log()
+    log.commit("feat: one")
+    log.tag("v1.0.0")
+    log.tags += [git.Tag(f"v0.9.{n}", semver.parse(f"0.9.{n}"), "f" * 40, 0, True) for n in range(35)]
+    h = log.history()
+    assert h.warnings == ["ignoring 35 tags not in the history of HEAD (on other branches): 'v0.9.34', 'v0.9.33', "
+                          "'v0.9.32' and 32 more"]
+    assert history.not_in_history(["v1", "v2"]) == \
+        "ignoring 2 tags not in the history of HEAD (on other branches): 'v2', 'v1'"
+
+
+# ---- several messages in one commit (changelog.squashed_commits) ---------------------------------------------------
+
+SQUASHED = entries.rules({**CFG, "changelog": {**CFG["changelog"], "squashed_commits": True}})
+GITHUB_SQUASH = """feat(ui): the preset browser (#41)
+
+* feat(ui): list the presets
+
+* fix(ui): scroll to the selection
+  It jumped to the top.
+
+  Closes #39
+
+* docs: explain it
+
+- feat!: open presets by double click
+
+BREAKING CHANGE: a single click only selects.
+
+---------
+
+Co-authored-by: Ada <ada@audiolab.dev>
+"""
+OVERRIDE = """chore: merge the DSP work (#42)
+
+Some words.
+
+BEGIN_COMMIT_OVERRIDE
+feat(dsp): add the oversampling switch
+
+fix(dsp): denormals on ARM
+Closes #40
+END_COMMIT_OVERRIDE
+"""
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    (GITHUB_SQUASH, [("Added", "ui", "the preset browser (#41)", False, [41]),
+                     ("Added", "ui", "list the presets", False, [41]),
+                     ("Fixed", "ui", "scroll to the selection", False, [39, 41]),
+                     ("Added", None, "open presets by double click", True, [41])]),
+    (GITHUB_SQUASH.replace("\n", "\r\n"), [("Added", "ui", "the preset browser (#41)", False, [41]),
+                                            ("Added", "ui", "list the presets", False, [41]),
+                                            ("Fixed", "ui", "scroll to the selection", False, [39, 41]),
+                                            ("Added", None, "open presets by double click", True, [41])]),
+    (OVERRIDE, [("Added", "dsp", "add the oversampling switch", False, []),
+                ("Fixed", "dsp", "denormals on ARM", False, [40])]),
+    ("chore: x\n\nBEGIN_COMMIT_OVERRIDE\nnot conventional\nEND_COMMIT_OVERRIDE", []),  # the block decides
+    ("fix: plain\n\nA body that says fix: nothing.", [("Fixed", None, "plain", False, [])]),
+    ("feat: x (#5)\n\n* feat: x (#5)", [("Added", None, "x (#5)", False, [5])]),  # the same entry once
+    ("just words\n\n* fix: inside", [("Fixed", None, "inside", False, [])]),
+])
+def test_split(message, expected):
+    got = entries.split("c" * 40, message, SQUASHED)
+    assert [(e["category"], e["scope"], e["text"], e["breaking"], e["refs"]) for e in got] == expected
+    assert {e["commit"] for e in got} <= {"c" * 40}
+    if got and got[-1]["breaking"]:
+        assert got[-1]["breaking_text"] == "a single click only selects."  # the trailers are not the note
+
+
+def test_squashed_commits_are_off_by_default_and_every_entry_lands_in_its_release():
+    log = Log()
+    log.commit(GITHUB_SQUASH)
+    log.commit(OVERRIDE)
+    assert sections(log.history()) == {"unreleased": ["the preset browser (#41)"]}  # one entry a commit
+    h = history.History(reversed(log.commits), list, SQUASHED)
+    assert sections(h) == {"unreleased": ["add the oversampling switch", "denormals on ARM",
+                                          "the preset browser (#41)", "list the presets", "scroll to the selection",
+                                          "open presets by double click"]}
+    reverter = Log()
+    squash = reverter.commit(GITHUB_SQUASH)
+    reverter.commit(f"revert: the browser\n\nThis reverts commit {squash}.")
+    assert sections(history.History(reversed(reverter.commits), list, SQUASHED)) == {"unreleased": []}
+
+
 # ---- one commit's entry --------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("message", "expected"), [
     ("feat(ui): meter (#12)", ("Added", "ui", "meter (#12)", False, [12])),
     ("fix: clicks\n\nCloses #3\nRefs: #4, #5", ("Fixed", None, "clicks", False, [3, 4, 5])),
+    ("fix: crlf\r\n\r\nresolves #289\r\n", ("Fixed", None, "crlf", False, [289])),
+    ("fix: x\n\nCloses #399 #225", ("Fixed", None, "x", False, [399, 225])),
+    ("fix: x\r\n\r\nCloses #61, Closes #50\r\n", ("Fixed", None, "x", False, [61, 50])),
+    ("fix: x\n\nFixes: 12, #13; (#14)\nRefs: other/repo#8 #9", ("Fixed", None, "x", False, [12, 13, 14, 9])),
+    ("fix: x (#3)\n\nFixes #3", ("Fixed", None, "x (#3)", False, [3])),  # once
+    ("fix: x\n\nRefs: 1234abc, \u00b2", ("Fixed", None, "x", False, [])),  # a sha, a digit that is no number
     ("docs: hidden", None),
     ("docs!: the manual moved", ("Changed", None, "the manual moved", True, [])),  # hidden type, but breaking
     ("feat: x\n\nChangelog: skip", None),

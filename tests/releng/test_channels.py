@@ -17,7 +17,7 @@ CLOCK = channels.Clock(NOW, 14)
 
 def offer(version: str) -> channels.Offer:
     art = {"url": f"https://u.example/releases/{version}/a.tar.gz", "size": 3, "sha256": "0" * 64}
-    return channels.Offer(version, {"linux-x86_64": art}, f"notes of {version}")
+    return channels.Offer("gain", version, {"linux-x86_64": art}, f"notes of {version}")
 
 
 def published(version: str = "1.0.0", channel: str = "stable") -> dict:

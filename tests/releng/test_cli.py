@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from releng import cli
+from releng import artifacts, cli
 from releng.errors import BadInput, ExternalError, RelengError
 
 
@@ -86,12 +86,21 @@ def test_keyboard_interrupt_is_130(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == "interrupted\n"
 
 
-@pytest.mark.parametrize("exc", [BadInput("x", "y"), ExternalError("z"), ValueError("v"), RuntimeError("r")])
-def test_debug_re_raises(exc: Exception, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(type(exc)) as info:
-        cli.run(raising(exc), parse("--debug"))
-    assert info.value is exc
-    assert capsys.readouterr().err == ""
+@pytest.mark.parametrize(("exc", "code", "line"), [
+    (BadInput("x", "y"), 2, "error: x (y)"), (ExternalError("z"), 2, "error: z"),
+    (artifacts.Failed("no"), 1, "error: no"),
+    (ValueError("v"), 3, "error: internal: ValueError: v (rerun with --debug)"),
+    (RuntimeError("r"), 3, "error: internal: RuntimeError: r (rerun with --debug)")])
+def test_debug_adds_the_traceback_and_keeps_the_exit_code(exc: Exception, code: int, line: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 12: re-raising turned a refusal (2) into Python's 1, which check-update defines as "no update"."""
+    assert cli.run(raising(exc), parse()) == code
+    plain = capsys.readouterr().err
+    assert plain == line + "\n"
+    assert cli.run(raising(exc), parse("--debug")) == code
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last)") and err.endswith("\n" + plain)
+    assert f"{type(exc).__name__}: " in err
 
 
 def test_system_exit_is_not_swallowed() -> None:
@@ -311,7 +320,7 @@ def test_internal_error_in_a_process(program: Path) -> None:
     assert proc.returncode == 3
     assert proc.stderr == "error: internal: KeyError: 'missing' (rerun with --debug)\n"
     debug = subprocess.run([sys.executable, str(program), "crash", "--debug"], capture_output=True, text=True)
-    assert debug.returncode == 1  # Python's own exit for an uncaught exception
+    assert debug.returncode == 3  # the same code as without --debug (issue 12), with the traceback
     assert "Traceback (most recent call last)" in debug.stderr and "KeyError: 'missing'" in debug.stderr
 
 

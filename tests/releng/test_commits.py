@@ -194,6 +194,27 @@ def test_breaking_change_footer_keeps_the_following_paragraphs() -> None:
     assert c.breaking_text == "`extends` is gone.\n\nMigrate by renaming it to `base`\nin every file."
 
 
+def test_a_code_fence_in_a_breaking_change_note_holds_no_footers() -> None:
+    c = commits.parse(
+        "feat: yaml config\n\nBREAKING CHANGE: the config is YAML now:\n\n```yaml\ngain: 0.5\n\nceiling: 0\n```\n\n"
+        "Refs: #12\n"
+    )
+    assert c is not None
+    assert c.breaking_text == "the config is YAML now:\n\n```yaml\ngain: 0.5\n\nceiling: 0\n```"
+    assert c.footer_values("Refs") == ["#12"]  # after the fence, footers again
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    (f'Revert "feat: x"\n\nThis reverts commit {"a" * 40}.', ["a" * 40]),
+    (f"revert(git): x\r\n\r\nThis reverts commit {'B' * 12}.\r\n", ["b" * 12]),  # any subject; lowercased
+    (f"revert: x\n\nThis reverts commit {'1' * 40}.\nThis reverts commit {'2' * 7}.", ["1" * 40, "2" * 7]),
+    ("revert: x\n\nRefs: 1234567", []),  # footers are history's business
+    ("revert: x\n\nThis reverts commit 123456.", []),  # too short to name a commit
+])
+def test_reverted_shas(message: str, expected: list[str]) -> None:
+    assert commits.reverted_shas(message) == expected
+
+
 def test_non_breaking_footer_followed_by_prose_is_body() -> None:
     c = commits.parse("feat: x\n\nRefs: #1\n\nSome prose after it.")
     assert c is not None

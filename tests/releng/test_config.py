@@ -178,3 +178,61 @@ def test_section() -> None:
         with pytest.raises(BadInput, match=rf"\[{name}\] must be a table") as info:
             config.section(cfg, name, "releng.toml")
         assert info.value.where == "releng.toml"
+
+
+# --- issue 12: nesting and oversized configs are bad input; configured paths stay in the repository ---------------
+
+@pytest.mark.parametrize("text", ["a = " + "[" * 30000, "a = " + "{b = " * 30000, "a = " + "1" * 5000])
+def test_a_deep_or_huge_toml_value_is_malformed_not_an_internal_error(repo: Path, text: str) -> None:
+    import sys
+
+    (repo / "releng.toml").write_text(text)
+    limit = sys.get_int_max_str_digits()  # releng.semver lifts it for a huge version: set CPython's default here
+    sys.set_int_max_str_digits(4300)
+    try:
+        with pytest.raises(BadInput, match="^malformed TOML: ") as info:
+            config.load(repo)
+    finally:
+        sys.set_int_max_str_digits(limit)
+    assert info.value.where == str(repo / "releng.toml")
+
+
+def test_a_config_past_the_cap_is_refused(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config, "CONFIG_CAP", 64)
+    (repo / "releng.toml").write_text("# " + "x" * 100 + "\n")
+    with pytest.raises(BadInput, match="config is larger than 64 bytes"):
+        config.load(repo)
+
+
+@pytest.mark.parametrize("value", ["../outside.txt", "a/../../outside.txt", "/etc/passwd", "out-link", "out-dir/x",
+                                   "loop"])
+def test_repo_path_refuses_whatever_resolves_outside(repo: Path, tmp_path: Path, value: str) -> None:
+    (tmp_path / "outside.txt").write_text("x")
+    (repo / "out-link").symlink_to(tmp_path / "outside.txt")
+    (repo / "out-dir").symlink_to(tmp_path)
+    (repo / "loop").symlink_to(repo / "loop")
+    with pytest.raises(BadInput) as info:
+        config.repo_path(repo, value, "[versioning] files", "releng.toml")
+    assert str(info.value).startswith(f"[versioning] files {value!r} is outside the repository")
+    assert info.value.where == "releng.toml"
+
+
+@pytest.mark.parametrize("value", ["a.txt", "sub/../a.txt", "in-link", "not/yet/there.txt"])
+def test_repo_path_keeps_what_stays_inside(repo: Path, value: str) -> None:
+    (repo / "a.txt").write_text("x")
+    (repo / "in-link").symlink_to(repo / "a.txt")
+    assert config.repo_path(repo, value, "key") == repo / value
+
+
+@pytest.mark.parametrize("value", [None, "", 5, "a\0b", ["a"]])
+def test_repo_path_needs_a_path(repo: Path, value: object) -> None:
+    with pytest.raises(BadInput, match="key must be a path inside the repository"):
+        config.repo_path(repo, value, "key")
+
+
+def test_check_keys_names_the_nearest_valid_key() -> None:
+    config.check_keys({"a": 1, "b": 2}, ["a", "b", "c"], "[x]", "here")
+    with pytest.raises(BadInput, match=r"unknown key 'tag_prefx' in \[versioning\] \(did you mean 'tag_prefix'\?\)"):
+        config.check_keys({"tag_prefx": "v"}, ["tag_prefix", "files"], "[versioning]", "releng.toml")
+    with pytest.raises(BadInput, match=r"unknown key 'zzz' in \[x\] \(known: a, b\)"):
+        config.check_keys({"zzz": 1}, ["a", "b"], "[x]", "here")

@@ -106,8 +106,8 @@ def test_failed_rename_keeps_the_target_and_cleans_up(tmp_path: Path) -> None:
     target = tmp_path / "taken"
     target.mkdir()
     (target / "inside").write_text("keep")
-    with pytest.raises(OSError):
-        documents.write_text_atomic(target, "x")  # a file cannot be renamed over a non-empty folder
+    with pytest.raises(BadInput, match="cannot write to a folder"):
+        documents.write_text_atomic(target, "x")  # refused before a temp file is made (a rename would fail)
     assert (target / "inside").read_text() == "keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
@@ -239,3 +239,190 @@ def test_load_json_reads_any_json_value(tmp_path: Path) -> None:
     assert documents.load_json(tmp_path / "a.json", "adoption file") == {"versions": {"1.0.0": 3}}
     with pytest.raises(BadInput, match="cannot read config: "):
         documents.load_json(tmp_path, "config")
+
+
+# --- issue 12: nesting is bad input in every reader; special files are never replaced nor read forever ------------
+
+DEEP = ("[" * 30000, '{"a":' * 30000)  # RecursionError in json's C parser (and tomllib's) without parse_json
+
+
+def _nested_readers(tmp_path: Path, text: str):
+    """(name, call) for every reader of outside JSON or TOML, each fed `text` nested 30,000 deep."""
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+    from releng import config, signing
+    from releng.rollback import health
+    from releng.server import layout, manifest
+    from releng.server.local import LocalTransport
+    from releng.validation import metric_sources
+    from releng.versioning import version_files
+
+    data = text.encode()
+    (tmp_path / "nested.json").write_bytes(data)
+    toml = "a = " + text.replace('{"a":', "{a = ")
+    (tmp_path / "nested.toml").write_text(toml)
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "releng.toml").write_text(toml)
+    key = signing.SigningKey(ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
+    (tmp_path / "srv" / "channels").mkdir(parents=True)
+    server = LocalTransport("srv", tmp_path / "srv")
+    (tmp_path / "srv" / "channels" / "history.jsonl").write_bytes(data + b"\n")
+    (tmp_path / "srv" / "rollback_log.jsonl").write_bytes(data + b"\n")
+    return [
+        ("documents.loads", lambda: documents.loads(text, "version")),
+        ("documents.read (the changes document)", lambda: documents.read(tmp_path / "nested.json", "changes")),
+        ("documents.load_json", lambda: documents.load_json(tmp_path / "nested.json", "snapshot")),
+        ("config.load_toml", lambda: config.load_toml(tmp_path / "nested.toml")),
+        ("config.load (releng.toml)", lambda: config.load(tmp_path / "repo")),
+        ("layout.load_config (the update-server JSON)", lambda: layout.load_config(tmp_path / "nested.json")),
+        ("layout.parse_release_document (artifacts.json on a server)",
+         lambda: layout.parse_release_document(data, "1.0.0", "srv")),
+        ("health.parse_feed", lambda: health.parse_feed(data, "feed")),
+        ("health.read_feed (a file)", lambda: health.read_feed(str(tmp_path / "nested.json"))),
+        ("metric_sources.read_adoption", lambda: metric_sources.read_adoption(tmp_path / "nested.json")),
+        ("metric_sources.read_server (history.jsonl, rollback_log.jsonl)",
+         lambda: metric_sources.read_server(server)),
+        ("manifest.verify_envelope (the envelope)",
+         lambda: manifest.verify_envelope(data, {key.key_id: key.public_raw})),
+        ("manifest.verify_envelope (a signed payload)",
+         lambda: manifest.verify_envelope(manifest.sign_payload_bytes(data, key), {key.key_id: key.public_raw})),
+        ("version_files (a json version file)",
+         lambda: version_files.read(version_files.Spec("v.json", "json"), text)),
+    ]
+
+
+@pytest.mark.parametrize("text", DEEP, ids=["arrays", "objects"])
+@pytest.mark.parametrize("reader", range(14))
+def test_nesting_30000_deep_is_bad_input_in_every_reader(tmp_path: Path, text: str, reader: int) -> None:
+    """`[` x 30000 gave exit 3 (RecursionError) in every JSON and TOML reader: now one line, exit 2."""
+    readers = _nested_readers(tmp_path, text)
+    assert len(readers) == 14
+    name, call = readers[reader]
+    with pytest.raises(BadInput) as info:
+        call()
+    assert info.value.exit_code == 2, name
+    message = str(info.value)
+    assert "\n" not in message and ("nested too deeply" in message or "JSON" in message), (name, message)
+
+
+def test_a_nested_jsonl_line_is_skipped_like_a_garbled_one(tmp_path: Path) -> None:
+    from releng.server import layout
+    from releng.server.local import LocalTransport
+
+    t = LocalTransport("srv", tmp_path)
+    (tmp_path / "log.jsonl").write_bytes(b"[" * 30000 + b'\n{"a": 1}\n' + b'{"a":' * 30000 + b"\n")
+    assert layout.read_jsonl(t, "log.jsonl") == [{"a": 1}]
+    layout.upsert_jsonl(t, "log.jsonl", "a", {"a": 2})
+    assert layout.read_jsonl(t, "log.jsonl") == [{"a": 1}, {"a": 2}]
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("1" * 5000, "malformed JSON: Exceeds the limit"),  # Python's int digit limit: a ValueError, not a decode error
+    (b"\xff", "corrupt x: not UTF-8"),
+    ("[" * 30000, "corrupt x: malformed JSON: nested too deeply"),
+])
+def test_parse_json_turns_every_failure_into_one_line(text: str | bytes, message: str) -> None:
+    limit = sys.get_int_max_str_digits()  # releng.semver lifts it for a huge version: set CPython's default here
+    sys.set_int_max_str_digits(4300)
+    try:
+        with pytest.raises(BadInput, match=message) as info:
+            documents.parse_json(text, "here", "x" if isinstance(text, bytes) or text.startswith("[") else None)
+    finally:
+        sys.set_int_max_str_digits(limit)
+    assert info.value.where == "here"
+
+
+def _reading(call, seconds: float = 10):
+    """Run `call` in a thread, bounded: a FIFO must be refused, never waited on."""
+    import threading
+
+    out: list[object] = []
+    thread = threading.Thread(target=lambda: out.append(_outcome(call)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "the read blocked"
+    return out[0]
+
+
+def _outcome(call):
+    try:
+        return call()
+    except BaseException as e:  # noqa: BLE001 - handed back to the test
+        return e
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero", "folder"])
+def test_inputs_are_regular_files_read_with_a_cap(tmp_path: Path, special: str) -> None:
+    """A SHA256SUMS.sig that was /dev/zero gave MemoryError, a FIFO hung publish: both are refused unread."""
+    from releng import config, files
+
+    path = tmp_path / "input"
+    if special == "fifo":
+        os.mkfifo(path)
+    elif special == "folder":
+        path.mkdir()
+    else:
+        path.symlink_to(special)
+    kind = {"fifo": "a FIFO", "/dev/zero": "a character device", "folder": "a folder"}[special]
+    for call in (lambda: files.read_capped(path, 100, "signature"), lambda: documents.read(path, "version"),
+                 lambda: documents.load_json(path, "config"), lambda: config.load_toml(path),
+                 lambda: files.sha256_file(path)):
+        error = _reading(call)
+        assert isinstance(error, BadInput) and f": {kind}, not a regular file" in str(error), error
+    assert (special == "folder" and path.is_dir()) or not path.is_file()
+
+
+def test_read_capped_refuses_past_the_cap_and_reads_stdin_only_when_asked(tmp_path, monkeypatch) -> None:
+    from releng import files
+
+    (tmp_path / "big").write_bytes(b"x" * 101)
+    with pytest.raises(BadInput, match=r"^sig is larger than 100 bytes"):
+        files.read_capped(tmp_path / "big", 100, "sig")
+    assert files.read_capped(tmp_path / "big", 101, "sig") == b"x" * 101
+    with pytest.raises(files.Missing, match="no such sig"):
+        files.read_capped(tmp_path / "-", 100, "sig")  # `-` is a file name unless stdin is meant
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b'{"schema": "releng/version", '
+                                                                  b'"schema_version": 1}')))
+    assert documents.read("-", "version")["schema"] == "releng/version"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"y" * 200)))
+    with pytest.raises(BadInput, match="larger than 100 bytes"):
+        files.read_capped("-", 100, "feed", stdin=True)
+
+
+def test_a_fifo_target_is_written_in_place_never_replaced(tmp_path: Path) -> None:
+    """`--out /dev/null` run as root replaced /dev/null with a regular file (the temp file and rename)."""
+    import threading
+
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    text = documents.write(fifo, "version", {"version": "1.0.0"})
+    reader.join(10)
+    assert not reader.is_alive() and got == [text.encode()]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_character_device_target_is_written_in_place(tmp_path: Path) -> None:
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # /dev/null's numbers, in a temp dir
+        null.open("wb").close()
+    except OSError:
+        pytest.skip("cannot make or open a device node here (not root, or a nodev mount)")
+    documents.write_bytes_atomic(null, b"gone")
+    with documents.atomic_writer(null) as f:
+        f.write(b"gone too")
+    assert stat.S_ISCHR(null.lstat().st_mode) and null.lstat().st_rdev == os.makedev(1, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+def test_a_socket_target_is_refused_and_left_alone(tmp_path: Path) -> None:
+    import socket
+
+    path = tmp_path / "sock"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        with pytest.raises(BadInput, match="cannot write to a socket"):
+            documents.write_text_atomic(path, "x")
+        assert stat.S_ISSOCK(path.lstat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["sock"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from releng import git
+from releng import git, tag_history
 from releng.errors import BadInput, ExternalError
 
 REAL_GIT = shutil.which("git")
@@ -336,12 +336,13 @@ def test_git_missing_is_an_external_error(tmp_path: Path) -> None:
 # --- history: the last release tag reachable from HEAD and the commits since it -------------------------------
 
 def _since(repo: Path) -> tuple[str | None, list[str]]:
-    h = git.history(repo)
+    h = tag_history.history(repo)
     return (h.last.name if h.last else None), [e.sha for e in h.since]
 
 
-def _reference(repo: Path) -> tuple[str | None, set[str]]:
-    """The answer from first principles: rev-list HEAD minus what each reachable release tag contains."""
+def _reference(repo: Path, finals: bool = False) -> tuple[str | None, set[str]]:
+    """The answer from first principles: rev-list HEAD minus what each reachable release tag (or final release tag)
+    contains."""
     def rev_list(*revs: str) -> set[str]:
         return set(subprocess.run([REAL_GIT, "-C", str(repo), "rev-list", *revs, "--"], capture_output=True,
                                   text=True, check=True).stdout.split())
@@ -357,9 +358,11 @@ def _reference(repo: Path) -> tuple[str | None, set[str]]:
         name, obj = line.split(" ")
         sha = obj[:40]
         if sha in reachable and git.semver.is_valid(name[1:]) and name.startswith("v"):
+            version = git.semver.parse(name[1:])
+            if finals and version.is_prerelease:
+                continue
             released |= rev_list(sha)
-            key = tuple(int(x) for x in name[1:].split("."))
-            best = max(best or (key, name), (key, name))
+            best = max(best or (version.precedence_key(), name), (version.precedence_key(), name))
     return (best[1] if best else None), reachable - released
 
 
@@ -421,7 +424,7 @@ def test_history_skips_tags_that_only_look_like_releases(git_repo) -> None:
     git_repo.tag("v2-next", annotated=False)
     c = git_repo.commit("fix: c")
     assert _since(git_repo.path) == ("v0.1.0", [c, b])
-    assert "ignoring tag 'v1.2': not v<SemVer>" in git.history(git_repo.path).warnings
+    assert "ignoring tag 'v1.2': not v<SemVer>" in tag_history.history(git_repo.path).warnings
 
 
 def test_history_through_a_tag_of_a_tag(git_repo) -> None:
@@ -431,6 +434,31 @@ def test_history_through_a_tag_of_a_tag(git_repo) -> None:
     git_repo.git("-c", "advice.nestedTag=false", "tag", "-a", "v1.0.0", "-m", "nested", "inner")
     b = git_repo.commit("fix: b")
     assert _since(git_repo.path) == ("v1.0.0", [b])
+
+
+def test_history_of_a_prerelease_line_reads_on_to_the_last_final_release(git_repo) -> None:
+    git_repo.commit("feat: a")
+    git_repo.tag("v1.0.0")
+    b = git_repo.commit("feat!: b")
+    git_repo.tag("v2.0.0-beta.1")
+    c = git_repo.commit("fix: c")
+    git_repo.tag("v2.0.0-beta.2", annotated=False)
+    d = git_repo.commit("chore: d")
+    h = tag_history.history(git_repo.path)
+    assert (h.last.name, [e.sha for e in h.since]) == ("v2.0.0-beta.2", [d]) if h.last else False
+    assert (h.last_final.name, [e.sha for e in h.since_final or []]) == ("v1.0.0", [d, c, b]) if h.last_final \
+        else False
+    git_repo.tag("v2.0.0")
+    h = tag_history.history(git_repo.path)
+    assert h.last and h.last_final and h.last.name == h.last_final.name == "v2.0.0" and h.since_final == []
+
+
+def test_history_without_prerelease_tags_has_one_answer(git_repo) -> None:
+    git_repo.commit("feat: a")
+    git_repo.tag("v1.0.0")
+    git_repo.commit("fix: b")
+    h = tag_history.history(git_repo.path)
+    assert h.last_final == h.last and h.since_final is h.since
 
 
 def test_history_without_tags(git_repo) -> None:
@@ -455,7 +483,8 @@ def _graphs(draw: st.DrawFn) -> tuple[list[tuple[int, ...]], list[int], dict[int
         for i in range(1, n):
             dates[i] = max(dates[p] for p in parents[i]) + dates[i] % 2
     tagged = draw(st.sets(st.integers(0, n - 1), max_size=5))
-    names = {c: draw(st.sampled_from([f"v1.{c}.0", f"v1.{c}.0", f"v1.{c}", "odd"])) for c in sorted(tagged)}
+    names = {c: draw(st.sampled_from([f"v1.{c}.0", f"v1.{c}.0", f"v1.{c}.0-rc.1", f"v1.{c}", "odd"]))
+             for c in sorted(tagged)}
     return parents, dates, {c: f"{name}-{c}" if name == "odd" else name for c, name in names.items()}, \
         draw(st.integers(0, n - 1))
 
@@ -479,6 +508,10 @@ def test_history_matches_first_principles_on_random_graphs(make_repo, graph) -> 
     last, since = _since(repo.path)
     assert (last, set(since)) == _reference(repo.path)
     assert len(since) == len(set(since))
+    h = tag_history.history(repo.path)  # the same for final releases alone: where a prerelease line starts from
+    assert h.since_final is not None
+    assert (h.last_final.name if h.last_final else None, {e.sha for e in h.since_final}) == \
+        _reference(repo.path, finals=True)
 
 
 _COUNTER = itertools.count()

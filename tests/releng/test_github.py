@@ -10,9 +10,11 @@ an answer (do the work, answer 502) or ask to slow down (429 with Retry-After).
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
+from faultkit import Dripping, EchoingGitHub
 from releng.errors import BadInput
 from releng.server import github
 from testkit import GH_REPO as REPO
@@ -150,3 +152,27 @@ def test_bad_config(section, message):
 
 def test_no_repository_means_no_github():
     assert github.from_config({"github": {"repository": None}}) is None and github.from_config({}) is None
+
+
+# --- issue 12: a dripping API is cut at the deadline; an error echoing the token never shows it ------------------
+
+
+@pytest.mark.parametrize("phase", ["headers", "eof-body"])
+def test_a_dripping_api_fails_the_call_within_its_budget(phase, files):
+    with Dripping(phase) as srv:
+        gh = github.GitHub(srv.url, REPO, TOKEN, timeout=1, attempts=2, backoff=0.1)
+        start = time.monotonic()
+        with pytest.raises(github.GitHubError, match="no complete answer within 1 s") as e:
+            github.sync_release(gh, "v1.3.0", files)
+        assert time.monotonic() - start < 2 + 1.0  # one call's budget (1 s x 2 attempts) and a generous second
+    # the first call fails it: its second attempt would not have had its second (the budget is 2 s)
+    assert "\n" not in str(e.value) and TOKEN not in str(e.value) and srv.hits == 1
+
+
+def test_an_error_echoing_the_token_and_the_authorization_header_is_redacted(files, capfd):
+    echoed = r"HTTP 401: Bad credentials: got Authorization: \[redacted\]"
+    with EchoingGitHub() as fake, pytest.raises(github.GitHubError, match=echoed) as e:
+        github.sync_release(client(fake), "v1.3.0", files)
+    assert TOKEN not in str(e.value) and TOKEN[4:16] not in str(e.value)
+    out = capfd.readouterr()
+    assert TOKEN not in out.out + out.err

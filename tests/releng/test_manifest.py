@@ -50,7 +50,7 @@ def other_key() -> signing.SigningKey:
 
 
 def payload(**overrides):
-    p = manifest.build_manifest(
+    p = manifest.build_manifest(product="audiolab-gain",
         channel="stable", version="1.3.0", manifest_number=7, issued_at=T0, expires_at=T0 + timedelta(days=7),
         notes="Fixes the gain knob.", rollout_percent=25, artifacts={
             "linux-x86_64": {"url": "../releases/1.3.0/gain-1.3.0-linux-x86_64.tar.gz", "size": 123, "sha256": SHA},
@@ -94,9 +94,9 @@ def test_sign_and_verify_round_trip(key, validate_document):
 
 
 def test_rollback_of_is_optional_and_valid(key, validate_document):
-    p = manifest.build_manifest(channel="beta", version="1.2.0", manifest_number=9, issued_at=T0,
-                                expires_at=T0 + timedelta(days=1), artifacts={}, rollback_of="1.3.0", critical=True,
-                                rollout_percent=100)
+    p = manifest.build_manifest(product="audiolab-gain", channel="beta", version="1.2.0", manifest_number=9,
+                                issued_at=T0, expires_at=T0 + timedelta(days=1), artifacts={}, rollback_of="1.3.0",
+                                critical=True, rollout_percent=100)
     validate_document(p)
     assert manifest.verify_envelope(manifest.sign_envelope(p, key, now=T0), trusted(key))["rollback_of"] == "1.3.0"
 
@@ -387,7 +387,7 @@ def test_the_documented_envelope_vector():
     envelope = block.strip().removeprefix("```").removesuffix("```").strip().encode()
     key = signing.SigningKey(ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
     assert key.public_b64 == "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=" and key.key_id == "56475aa75463474c"
-    p = manifest.build_manifest(
+    p = manifest.build_manifest(product="audiolab-gain",
         channel="stable", version="1.3.0", manifest_number=7, issued_at=T0, expires_at=T0 + timedelta(days=7),
         rollout_percent=10, artifacts={"linux-x86_64": {
             "url": "../releases/1.3.0/gain-1.3.0-linux-x86_64.tar.gz", "size": 1024, "sha256": SHA}})

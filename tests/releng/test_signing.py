@@ -165,3 +165,61 @@ def _new_pem() -> bytes:
 
     return ed25519.Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
+
+# A fixed key (RFC 8032 section 7.1, test 1's secret key) so that no outcome here depends on random bytes.
+RFC8032_SEED = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+
+
+def _fixed_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.from_private_bytes(RFC8032_SEED)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize("value", [
+    _fixed_pem(),                                             # --signing-key "$(cat key.pem)"
+    _fixed_pem().replace("\n", " "),                          # the same, unquoted in a shell: one line of words
+    _fixed_pem().splitlines()[1],                             # the base64 body alone
+    base64.b64encode(RFC8032_SEED).decode(),                  # the raw seed in base64
+    "line one\nline two",                                     # no file name has newlines
+])
+def test_a_key_given_where_its_file_name_goes_is_never_echoed(value, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BadInput, match="looks like a key itself") as e:
+        signing.load_private_key_file(value)
+    for part in value.split():
+        if len(part) > 8:
+            assert part not in str(e.value)
+    with pytest.raises(BadInput, match="looks like a key itself"):
+        signing.load_release_key(value, {"signing_key_env": "NOPE"})
+
+
+def test_a_real_file_with_a_key_like_name_still_loads(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    name = base64.b64encode(RFC8032_SEED).decode().rstrip("=").replace("/", "_")
+    (tmp_path / name).write_text(_fixed_pem())
+    assert signing.load_private_key_file(name).public_raw == bytes.fromhex(
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")  # RFC 8032 test 1's public key
+    with pytest.raises(BadInput, match=r"signing key file not found \(keys/release-2024\.pem\)"):
+        signing.load_private_key_file("keys/release-2024.pem")  # a path is named, as before
+
+
+@pytest.mark.parametrize(("value", "looks"), [
+    ("release.pem", False), ("/etc/releng/signing-key", False), ("keys/release_key_2024.pem", False),
+    ("-----BEGIN PRIVATE KEY-----", True), ("a\nb", True), ("x" * 5000, True),
+    ("nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=", True), ("abcdefghijklmnopqrstuvwxyzabcdefgh", False),
+])
+def test_looks_like_key(value, looks, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert signing.looks_like_key(value) is looks
+
+
+def test_a_private_key_where_a_public_key_goes_is_never_echoed():
+    pem = _fixed_pem()
+    with pytest.raises(BadInput, match="private key where a public key goes") as e:
+        signing.load_public_key(pem)
+    assert pem.splitlines()[1] not in str(e.value)

@@ -281,6 +281,7 @@ def test_a_local_root_and_an_sftp_mirror_are_both_rolled_back(update_root, sftp_
     ("{broken", "malformed JSON"),
     ('{"versions": {"1.3.0": {"sessions": 10, "crashes": 11}}}', "more crashes than sessions"),
     ('{"versions": {"v1.3.0": {"sessions": 10, "crashes": 1}}}', "not a SemVer"),
+    ("[" * 30000, "nested too deeply"),  # issue 12: a RecursionError was exit 3
 ])
 def test_a_malformed_feed_exits_2_naming_it(update_root, config, tmp_path, rollback_key_file, feed_text, message,
                                             capsys):
@@ -295,12 +296,35 @@ def test_a_malformed_feed_exits_2_naming_it(update_root, config, tmp_path, rollb
 
 @pytest.mark.parametrize("extra", [
     ["--threshold", "150%"], ["--threshold", "1"], ["--min-sessions", "0"], ["--min-clients", "-1"],
-    ["--interval", "0"],
+    ["--interval", "0"], ["--interval", "inf"], ["--interval", "nan"], ["--interval", "-1"],
 ])
 def test_bad_options_exit_2_and_change_nothing(update_root, config, tmp_path, rollback_key_file, extra, capsys):
     before = snapshot(update_root)
     assert watch(config, rollback_key_file, feed_file(tmp_path, {"1.3.0": CRASHING}), *extra) == 2
     assert capsys.readouterr().err.startswith("error: ")
+    assert snapshot(update_root) == before
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_feed_that_is_a_fifo_or_a_device_exits_2_without_waiting(update_root, config, tmp_path, rollback_key_file,
+                                                                   capsys, special):
+    """Issue 12: a FIFO nobody writes would stall the watcher (and the automatic rollback); /dev/zero never ends."""
+    import os
+    import threading
+
+    feed = tmp_path / "feed"
+    if special == "fifo":
+        os.mkfifo(feed)
+    else:
+        feed.symlink_to(special)
+    before = snapshot(update_root)
+    codes: list[int] = []
+    runner = threading.Thread(target=lambda: codes.append(watch(config, rollback_key_file, feed)), daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive() and codes == [2]
+    kind = "a FIFO" if special == "fifo" else "a character device"
+    assert f"cannot read health feed: {kind}, not a regular file" in capsys.readouterr().err
     assert snapshot(update_root) == before
 
 
@@ -388,7 +412,7 @@ def test_a_failing_or_endless_http_feed_exits_2(update_root, config, tmp_path, r
 
 
 def test_a_silent_feed_times_out(http_feed):
-    with pytest.raises(Exception, match="ReadTimeout") as e:
+    with pytest.raises(Exception, match="no complete answer within 0.3 s") as e:
         health.read_feed(f"{http_feed.url}/slow", timeout=0.3)
     assert e.type.__name__ == "ExternalError"
 

@@ -19,7 +19,7 @@ from releng._scripts.packaging import build_package
 from releng._scripts.validation import validate_release
 from releng._scripts.versioning import bump_version
 from releng.validation import artifact_gates, checklist, gates
-from testkit import copy_plugin, write_key
+from testkit import copy_plugin, flip_base64, write_key
 
 ROOT = Path(__file__).resolve().parents[2]
 CHANGELOG = "# Changelog\n\n## [Unreleased]\n\n## [0.1.0] - 2023-11-14\n\n### Added\n\n- A gain stage.\n"
@@ -267,7 +267,7 @@ def test_a_missing_or_undated_changelog_section_fails(repo, validate, edit, mess
     (lambda d: flip(next(d.glob("*.tar.gz"))), "tar.gz does not match its sha256"),
     (lambda d: next(d.glob("*.deb")).write_bytes(next(d.glob("*.deb")).read_bytes()[:-1]), ".deb is "),
     (lambda d: next(d.glob("*.tar.zst")).unlink(), "tar.zst is missing"),
-    (lambda d: flip(d / "SHA256SUMS.sig", 5), "does not verify SHA256SUMS"),
+    (lambda d: flip_base64(d / "SHA256SUMS.sig", 5), "does not verify SHA256SUMS"),  # never "not base64"
     (lambda d: (d / "SHA256SUMS.sig").write_text("not base64\n"), "not one line of base64"),
     (lambda d: (d / "SHA256SUMS").write_text((d / "SHA256SUMS").read_text() + "0" * 64 + "  extra.zip\n"),
      "extra.zip is in SHA256SUMS but not in artifacts.json"),
@@ -296,9 +296,10 @@ def test_without_a_trusted_key_the_signature_gate_fails_and_the_config_can_name_
     assert code == 0 and results(doc)["artifacts"] == "pass"
 
 
-def repack(dist: Path, key: Path, change) -> None:
-    """Rewrite the tar.gz through `change(name, data) -> data | None` (None drops the member), then re-sign
-    SHA256SUMS and rewrite artifacts.json: a release that is signed and intact, but wrong inside."""
+def repack(dist: Path, key: Path, change, add: dict[str, bytes] | None = None) -> None:
+    """Rewrite the tar.gz through `change(name, data) -> data | None` (None drops the member), adding the `add`
+    members (names under the archive's root folder), then re-sign SHA256SUMS and rewrite artifacts.json: a release
+    that is signed and intact, but wrong inside."""
     import gzip
     import hashlib
     import io
@@ -317,6 +318,11 @@ def repack(dist: Path, key: Path, change) -> None:
                     continue
                 m.size = len(data)
             dst.addfile(m, io.BytesIO(data) if data is not None else None)
+        root = src.getnames()[0].split("/")[0]
+        for name, data in (add or {}).items():
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
     path.write_bytes(gzip.compress(out.getvalue(), mtime=0))
     doc = json.loads((dist / "artifacts.json").read_text())
     for a in doc["artifacts"]:
@@ -495,3 +501,63 @@ def test_the_committed_checklist_is_the_generated_one(tmp_path, capsys):
     assert text == target.read_text()
     assert all(f"`{g}`" in text for g in ALL_GATES)
     assert text.count("human;") == len(checklist.HUMAN) and "sign-off" in text and "Beta testers" in text
+
+
+# ---- issue 12: unpacking caps, special files, paths inside the repository --------------------------------------
+
+@pytest.mark.parametrize(("add", "limit", "message"), [
+    ({"share/zeros.bin": bytes(8 << 20)}, "unpack_max_bytes = 1048576", "unpacks to more than 1048576 bytes"),
+    ({f"share/f{i}": b"" for i in range(50)}, "unpack_max_members = 20", "holds more than 20 members"),
+])
+def test_an_archive_bomb_fails_the_smoke_run_clearly(repo, built, validate, tmp_path, add, limit, message):
+    """The smoke gate unpacked a 306 KB tar.gz into 300 MiB: the members and their total size are capped (8 MiB of
+    zeros gzip to a few KiB here), and the gate fails naming the cap, with nothing unpacked past it."""
+    repack(repo / "dist", built.key, lambda name, data: data, add=add)
+    assert next((repo / "dist").glob("*.tar.gz")).stat().st_size < 1 << 20
+    code, doc, _, _ = validate(repo, "--config", config_with(repo, tmp_path, limit))
+    assert code == 1 and "smoke-run" in failed(doc)
+    assert message in evidence(doc, "smoke-run") and "[validation] unpack_max_" in evidence(doc, "smoke-run")
+    assert results(doc)["artifacts"] == "pass"  # signed and intact: only what it unpacks to is refused
+
+
+def test_a_malformed_unpacking_cap_is_bad_input(repo, validate, tmp_path):
+    code, doc, _, err = validate(repo, "--config", config_with(repo, tmp_path, 'unpack_max_bytes = "lots"'))
+    assert code == 2 and doc is None and "unpack_max_bytes must be a whole number" in err
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_a_signature_that_is_a_device_or_a_fifo_fails_the_gate_without_hanging(repo, validate, special):
+    """A SHA256SUMS.sig that is /dev/zero gave MemoryError; a FIFO hung the run. Both are refused unread."""
+    import os
+
+    sig = repo / "dist" / "SHA256SUMS.sig"
+    sig.unlink()
+    if special == "fifo":
+        os.mkfifo(sig)
+    else:
+        sig.symlink_to(special)
+    code, doc, _, _ = validate(repo)
+    assert code == 1 and failed(doc) == {"artifacts"}
+    kind = "a FIFO" if special == "fifo" else "a character device"
+    assert f"cannot read SHA256SUMS.sig: {kind}, not a regular file" in evidence(doc, "artifacts")
+
+
+@pytest.mark.parametrize(("extra", "key"), [
+    ('\n[[versioning.files]]\npath = "../outside-ver.txt"\nformat = "json"\n', "[[versioning.files]] path"),
+    ('\n[[versioning.files]]\npath = "link-ver.txt"\nformat = "json"\n', "[[versioning.files]] path"),
+    ('changelog = "../outside-ver.txt"', "[validation] changelog"),
+    ('compatibility_matrix = "link-ver.txt"', "[validation] compatibility_matrix"),
+    ('public_key = "../outside-ver.txt"', "[validation] public_key"),
+    ('\n[packaging]\ncontents = "link-ver.txt"\n', "[packaging] contents"),
+])
+def test_a_configured_path_outside_the_repository_is_bad_input(repo, validate, tmp_path, extra, key):
+    """Every configured path must resolve inside the repository, symlinks included: exit 2 naming the key."""
+    outside = repo.parent / "outside-ver.txt"
+    outside.write_text('{"version": "0.1.1"}\n')
+    (repo / "link-ver.txt").symlink_to(outside)
+    cfg = (repo / "releng.toml").read_text().replace('compatibility_matrix = "compat/matrix.json"\n', "")
+    (tmp_path / "releng.toml").write_text(cfg + extra + "\n")  # [validation] is its last table
+    code, doc, _, err = validate(repo, "--config", str(tmp_path / "releng.toml"))
+    assert code == 2 and doc is None and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: {key} ") and "is outside the repository" in err
+    assert outside.read_text() == '{"version": "0.1.1"}\n'

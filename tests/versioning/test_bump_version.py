@@ -128,6 +128,30 @@ def test_prerelease_to_final_path_keeps_numeric_fields_sorted(plugin_repo, capsy
     assert set(plugin_repo.git("tag").split()) == {"v0.1.0"} | {"v" + s[2] for s in steps}
 
 
+def test_auto_turns_a_prerelease_line_into_its_release(plugin_repo, capsys, validate_document):
+    """The issue's histories: the last tag a beta, only chores since it; `auto` answers the final release, inferred
+    from the commits since the last final one (0.1.0 here: a feat, so 0.2.0); --pre-id gives the next beta."""
+    plugin_repo.commit("feat: sidechain input")
+    assert bump(plugin_repo, "minor", "--pre-id", "beta", "--commit", "--tag") == 0  # 0.2.0-beta.1
+    plugin_repo.commit("fix: sidechain gain")
+    assert bump(plugin_repo, "auto", "--pre-id", "beta", "--commit", "--tag") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0.2.0-beta.2"
+    plugin_repo.commit("chore: tidy")
+    before = plugin_repo.snapshot()
+    assert bump(plugin_repo, "auto", "--pre-id", "beta") == 1  # the same label, nothing new: nothing releasable
+    assert "nothing releasable since v0.2.0-beta.2" in capsys.readouterr().err
+    assert plugin_repo.snapshot() == before
+    assert bump(plugin_repo, "auto", "--dry-run", "--pre-id", "rc") == 0
+    assert capsys.readouterr().out == "0.2.0-rc.1\n"
+    assert bump(plugin_repo, "auto", "--commit", "--tag") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "0.2.0"
+    doc = version_doc(plugin_repo)
+    validate_document(doc)
+    assert (doc["previous"], doc["version"], doc["bump"]) == ("0.2.0-beta.2", "0.2.0", "release")
+    assert [c["subject"] for c in doc["commits"]] == ["fix: sidechain gain", "feat: sidechain input"]
+    assert "v0.2.0" in plugin_repo.git("tag").split()
+
+
 def test_build_number_grows_across_branches(plugin_repo, capsys):
     plugin_repo.commit("feat: a")
     assert bump(plugin_repo, "auto", "--commit", "--tag") == 0  # 0.2.0, build 2
@@ -287,3 +311,67 @@ def test_another_tag_prefix_and_an_abbreviated_repo_option(plugin_repo, tmp_path
     assert bump_version.main(["--rep", str(plugin_repo.path), "auto", "--dry-run"]) == 0
     captured = capsys.readouterr()
     assert captured.out == "0.1.1\n" and "ignoring tag 'v0.1.0'" in captured.err
+
+
+# --- issue 12: configured paths stay inside the repository; special output files are written in place -------------
+
+OUTSIDE = '\n[[versioning.files]]\npath = "{path}"\nformat = "regex"\npattern = "(?P<version>[0-9.]+)"\n'
+
+
+@pytest.mark.parametrize("how", ["dot-dot", "symlink", "absolute"])
+def test_a_version_file_outside_the_repository_is_refused_and_left_alone(plugin_repo, capsys, how):
+    """bump-version rewrote `../outside-ver.txt` named in releng.toml; a symlink out is the same hole."""
+    outside = plugin_repo.path.parent / "outside-ver.txt"
+    outside.write_text("0.1.0\n")
+    path = {"dot-dot": "../outside-ver.txt", "symlink": "ver.txt", "absolute": str(outside)}[how]
+    if how == "symlink":
+        (plugin_repo.path / "ver.txt").symlink_to(outside)
+    config = plugin_repo.path / "releng.toml"
+    config.write_text(config.read_text() + OUTSIDE.format(path=path))
+    plugin_repo.git("add", "-A")
+    plugin_repo.git("commit", "-qm", "chore: one more version file")
+    plugin_repo.commit("fix: clip")
+    err = _refused(plugin_repo, capsys, "auto")
+    assert f"[[versioning.files]] path '{path}' is outside the repository" in err
+    assert outside.read_text() == "0.1.0\n" and "0.1.0" in header(plugin_repo)
+
+
+def test_out_to_a_fifo_is_written_in_place_never_replaced(plugin_repo, tmp_path, capsys):
+    """`--out /dev/null` as root replaced /dev/null with a file; a FIFO (or a device) is written in place."""
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    plugin_repo.commit("fix: clip")
+    assert bump(plugin_repo, "auto", "--out", str(fifo), "-q") == 0
+    reader.join(30)
+    assert not reader.is_alive() and stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(got[0])["version"] == "0.1.1"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []  # no temp file left
+
+
+def test_out_to_a_character_device_is_written_in_place(plugin_repo, tmp_path, capsys):
+    import os
+    import stat
+
+    null = tmp_path / "null"
+    try:
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # /dev/null's numbers, in a temp dir
+        null.open("wb").close()
+    except OSError:
+        pytest.skip("cannot make or open a device node here (not root, or a nodev mount)")
+    plugin_repo.commit("fix: clip")
+    assert bump(plugin_repo, "auto", "--out", str(null), "-q") == 0
+    assert stat.S_ISCHR(null.stat().st_mode) and null.stat().st_rdev == os.makedev(1, 3)
+
+
+def test_out_dash_is_stdout(plugin_repo, capsys):
+    plugin_repo.commit("fix: clip")
+    assert bump(plugin_repo, "auto", "--out", "-") == 0
+    assert json.loads(capsys.readouterr().out)["version"] == "0.1.1"
+    assert not (plugin_repo.path / "-").exists()

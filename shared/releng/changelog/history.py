@@ -39,24 +39,53 @@ class History:
         self.parents: list[tuple[str, ...]] = []
         self.entries: list[dict[str, Any] | None] = []  # None: merge commits and hidden ones
         self.reverts: dict[int, list[str]] = {}  # commit -> the shas it reverts
+        self.more: dict[int, list[dict[str, Any]]] = {}  # commit -> its entries after the first (squashed_commits)
         self.warnings: list[str] = []
+        self._short: dict[str, list[int]] | None = None  # sha[:7] -> commits, built when a revert names a short sha
         index, add_sha, add_parents, add_entry = self.index, self.shas.append, self.parents.append, self.entries.append
-        entry = entry_rules.entry
+        # several messages in one commit (changelog.squashed_commits): a rule of its own, the common one stays quick
+        entry = self._split if cfg.get("squashed") else entry_rules.entry
         for i, e in enumerate(log):  # the hot loop: 100,000 commits in well under a second
             index[e.sha] = i
             add_sha(e.sha)
             add_parents(e.parents)
             add_entry(None if len(e.parents) > 1 else entry(e.sha, e.message, cfg))
-            if e.message.startswith(('Revert "', "revert")) and (targets := reverted(e.message)):
+            if e.message.startswith(("Revert", "revert")) and (targets := reverted(e.message)):
                 self.reverts[i] = targets
         self.tags: list[git.Tag] = []  # by precedence, each contained in HEAD
+        elsewhere: list[str] = []
         for tag in tags():
             same = self.tags and self.tags[-1].version == tag.version
             if tag.commit in self.index and not same:
                 self.tags.append(tag)
+            elif same:
+                self.warnings.append(f"ignoring tag {tag.name!r}: same precedence as {self.tags[-1].name!r}")
             else:
-                self.warnings.append(f"ignoring tag {tag.name!r}: " + (
-                    f"same precedence as {self.tags[-1].name!r}" if same else "not in the history of HEAD"))
+                elsewhere.append(tag.name)
+        if elsewhere:  # one line, not one per tag: a project with maintenance branches has dozens
+            self.warnings.append(not_in_history(elsewhere))
+
+    def _split(self, sha: str, message: str, cfg: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first entry of the commit being read (the last sha added); the others go to `more`."""
+        found = entry_rules.split(sha, message, cfg)
+        if len(found) > 1:
+            self.more[len(self.shas) - 1] = found[1:]
+        return found[0] if found else None
+
+    def find(self, sha: str, near: set[int] | frozenset[int] = frozenset()) -> int | None:
+        """The commit a full or abbreviated sha names: for an abbreviated one, one of `near` first, else the newest
+        that starts with it (a prefix table is built on the first such question: reverts are few)."""
+        if len(sha) >= 40:
+            return self.index.get(sha)
+        if len(sha) < 7:
+            return None
+        if self._short is None:
+            self._short = {}
+            for i, full in enumerate(self.shas):
+                self._short.setdefault(full[:7], []).append(i)
+        found = [i for i in self._short.get(sha[:7], ()) if self.shas[i].startswith(sha)]
+        close = [i for i in found if i in near]
+        return close[0] if close else found[0] if found else None
 
     def owners(self) -> list[int]:
         """Each commit's lowest tag (index in `tags`) or -1; walks stop at owned commits: linear, whatever the tags."""
@@ -135,16 +164,34 @@ def to_write(sections: list[Release], target: semver.Version | None,
 
 
 def entries(h: History, members: list[int]) -> list[dict[str, Any]]:
-    """The entries of one release's commits (newest first), reverts within the release cancelled."""
+    """The entries of one release's commits (newest first): a revert and what it reverts within the release cancel
+    out; a revert of a commit released earlier says what it takes back (`entries.reverting`), whichever of git's
+    and Conventional Commits' forms it has."""
     dropped = set[int]()
+    earlier: dict[int, dict[str, Any]] = {}  # a revert of a commit released before -> the entry it makes
     if h.reverts:
         inside = set(members)
         for c in members:  # newest first: a revert of a revert frees the original before its turn
             if c in h.reverts and c not in dropped:
-                hits = [i for sha in h.reverts[c] for i in ([h.index.get(sha)] if len(sha) >= 40 else
-                         [j for j in members if h.shas[j].startswith(sha)][:1]) if i in inside]
+                found = [i for sha in h.reverts[c] if (i := h.find(sha, inside)) is not None]
+                hits = [i for i in found if i in inside]
                 dropped.update(hits, [c] if hits else [])
-    return [e for c in members if (e := h.entries[c]) is not None and c not in dropped]
+                if not hits and found and (made := _reverting(h, c, found[0])) is not None:
+                    earlier[c] = made
+    if not (dropped or earlier or h.more):
+        return [e for c in members if (e := h.entries[c]) is not None]
+    out: list[dict[str, Any]] = []
+    for c in members:
+        if c in dropped:
+            continue
+        e = h.entries[c]
+        if c in earlier:
+            e = earlier[c]
+        if e is not None:
+            out.append(e)
+        if c in h.more:
+            out.extend(h.more[c])
+    return out
 
 
 def versions(h: History, sections: list[Release]) -> list[dict[str, Any]]:
@@ -154,10 +201,33 @@ def versions(h: History, sections: list[Release]) -> list[dict[str, Any]]:
              "previous_tag": s.previous, "url": None, "entries": entries(h, s.members)} for s in sections]
 
 
+def _reverting(h: History, c: int, target: int) -> dict[str, Any] | None:
+    """The entry of revert `c` of `target`, released before: what `target` added is removed (else changed back);
+    a revert of a revert lists the original again (git 2.43 calls it `Reapply "..."`)."""
+    first = h.find(h.reverts[target][0]) if target in h.reverts else None
+    if first is not None and (original := h.entries[first]) is not None:
+        return {**original, "commit": h.shas[c]}
+    reverted_entry = h.entries[target]
+    return None if reverted_entry is None else entry_rules.reverting(h.entries[c], h.shas[c], reverted_entry)
+
+
 def reverted(message: str) -> list[str]:
-    """The shas (full or abbreviated) a commit reverts: git's `This reverts commit <sha>`, else Conventional
-    Commits' `revert: ...` with `Refs: <sha>` footers; [] for any other commit."""
-    sha, _ = commits.revert_target(message)
-    parsed = None if sha else commits.parse(message)
-    refs = parsed.footer_values("Refs") if parsed and parsed.type == "revert" else []
-    return [sha] if sha else [s for value in refs for s in _SHA.findall(value)]
+    """The shas (full or abbreviated) a commit reverts: the `This reverts commit <sha>` lines of git's
+    `Revert "..."` and of a `revert: ...` / `revert(scope): ...` commit alike, and a revert's `Refs: <sha>`
+    footers (Conventional Commits' own example); [] for any other commit."""
+    if commits.revert_target(message)[1] is not None:
+        return commits.reverted_shas(message)
+    parsed = commits.parse(message)
+    if parsed is None or parsed.type != "revert":
+        return []
+    refs = [s for value in parsed.footer_values("Refs") for s in _SHA.findall(value)]
+    return list(dict.fromkeys([*commits.reverted_shas(message), *refs]))
+
+
+def not_in_history(names: list[str], shown: int = 3) -> str:
+    """One warning for the tags HEAD cannot reach (other branches), the newest few named."""
+    if len(names) == 1:
+        return f"ignoring tag {names[0]!r}: not in the history of HEAD"
+    newest = ", ".join(repr(n) for n in reversed(names[-shown:]))
+    rest = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return f"ignoring {len(names)} tags not in the history of HEAD (on other branches): {newest}{rest}"

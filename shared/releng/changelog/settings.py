@@ -11,9 +11,11 @@ Sources, later ones winning (tables merge key by key, `releng.config.merged`):
 Speed, and the cache: lint-commit runs on every commit and must start in about the time of `python -c pass`, but
 `import yaml` alone costs more than that, `tomllib` and `pathlib` pull in `re`, and `json` does too (bench/README.md).
 So the merged and validated result is cached with `marshal` (built into the interpreter: no import, quick to
-load) in `<git dir>/releng/changelog_config.cache`, or under the user cache dir when there is no git dir. Its key is
-the cache format, the Python version, the `explicit` argument and the path, mtime_ns and size of every file consulted,
-absent ones included (creating a releng.toml invalidates it). A hit costs a handful of `stat()` calls; a miss
+load) in `<git dir>/releng/changelog_config.<hash>.cache`, or under the user cache dir when there is no git dir. Its
+key is the cache format, the Python version, the shipped file's path, the `explicit` argument and the path, mtime_ns
+and size of every file consulted, absent ones included (creating a releng.toml invalidates it); the file is named
+by a hash of the key's first part, so that two installations on one machine keep one file each. A hit costs a
+handful of `stat()` calls; a miss
 parses as usual, validates and rewrites the cache atomically; a cache that cannot be read or written is ignored.
 As git does for its index ("racy git"), nothing is cached while a source is younger than `RACY_NS`: a second edit
 within the file system's timestamp granularity could keep both mtime and size.
@@ -69,8 +71,8 @@ def load(repo: Path | str | None, explicit: str | None = None) -> dict[str, Any]
         candidates = [os.path.join(repo_s, "releng.toml"), os.path.join(repo_s, "pyproject.toml")]
     else:
         candidates = []
-    cache = _cache_file(repo_s)
     head = (CACHE_FORMAT, sys.version_info[:2], defaults, explicit or "", tuple(candidates))
+    cache = _cache_file(repo_s, head)
     cached = _read_cache(cache, head)
     if cached is not None:
         return cached
@@ -110,23 +112,31 @@ def validate(cfg: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise BadInput(f"changelog.{key} must be a string", where)
     if not isinstance(changelog.get("other_heading"), str | None):
         raise BadInput("changelog.other_heading must be a string or null", where)
-    if not isinstance(changelog.get("fold_prereleases", True), bool):
-        raise BadInput("changelog.fold_prereleases must be true or false", where)
+    for key in ("fold_prereleases", "squashed_commits"):
+        if not isinstance(changelog.get(key, key == "fold_prereleases"), bool):
+            raise BadInput(f"changelog.{key} must be true or false", where)
     return out
+
+
+YAML_CAP = 1 << 20  # a changelog config is a page of settings: a larger file is a mistake (and YAML costs ~70x it)
 
 
 def read_yaml(path: str) -> dict[str, Any]:
     """A YAML mapping from a file (empty file: {}); BadInput on anything else."""
     import yaml
 
+    from releng import files
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.load(f, Loader=loader)  # noqa: S506 - a safe loader
-    except FileNotFoundError:
+        text = files.read_capped(path, YAML_CAP, "changelog config").decode("utf-8")
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except files.Missing:
         raise BadInput("changelog config not found", path) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
         raise BadInput(f"cannot read changelog config: {e}", path) from None
+    except RecursionError:
+        raise BadInput("malformed YAML: nested too deeply", path) from None
     except yaml.YAMLError as e:
         raise BadInput(f"malformed YAML: {' '.join(str(e).split())}", path) from None
     if data is None:
@@ -187,24 +197,27 @@ def _category(value: object, key: str, where: str) -> str | None:
     return value
 
 
-def _cache_file(repo: str | None) -> str | None:
+def _cache_file(repo: str | None, head: tuple[Any, ...]) -> str | None:
+    """The cache file for `head`, named by its hash: two installations (another shipped defaults file, another
+    Python) or two `--config` files used on one machine each keep their own entry instead of evicting each
+    other's on every run (a collision of the hash only costs a miss: the file's head is compared in full)."""
+    name = f"changelog_config.{_hash(repr(head)):08x}.cache"
     if repo is not None:
         from releng.changelog import commit_message
 
         gitdir = commit_message.git_dir(repo)
         if gitdir is not None:
-            return os.path.join(gitdir, "releng", "changelog_config.cache")
+            return os.path.join(gitdir, "releng", name)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
         return None
-    name = "defaults" if repo is None else f"{_hash_path(repo):08x}"
-    return os.path.join(base, "releng", f"changelog_config.{name}.cache")
+    return os.path.join(base, "releng", name)  # the head names the repository's config files, if any
 
 
-def _hash_path(path: str) -> int:
-    """A stable (unsalted, unlike `hash`) 32-bit FNV-1a hash of a path, to name per-repository cache files."""
+def _hash(text: str) -> int:
+    """A stable (unsalted, unlike `hash`) 32-bit FNV-1a hash, to name cache files by what they hold."""
     h = 0x811C9DC5
-    for byte in path.encode("utf-8", "surrogateescape"):
+    for byte in text.encode("utf-8", "surrogateescape"):
         h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
     return h
 

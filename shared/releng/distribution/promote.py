@@ -73,19 +73,8 @@ def plan(cfg: Mapping[str, Any], servers: Servers, trusted: Mapping[str, bytes],
         if any(p is None or p["version"] != req.version for p in prev):
             raise BadInput(f"{req.version} is not offered on {previous} (on every server): promote it there "
                            "first, or use --hotfix to skip")
-    offer = channel_store.offer_from_document(_release_document(servers, req.version),
-                                              layout.release_notes(transports[0], req.version), cfg["manifest"],
-                                              channel_store.base_url(cfg["manifest"], transports[0]))
+    offer = channel_store.verified_offer(transports, req.version, trusted, cfg["manifest"])
     return Decision("promote", channels.promote(current, req.channel, offer, clock, req.percent), copies)
-
-
-def _release_document(servers: Servers, version: str) -> dict[str, Any]:
-    """releases/<version>/artifacts.json, identical on every server."""
-    texts = {layout.release_document_bytes(t, version, name) for name, t in servers}
-    if len(texts) != 1:
-        raise BadInput(f"{layout.release_dir(version)}/artifacts.json differs between servers: republish with "
-                       "publish-release")
-    return layout.parse_release_document(texts.pop(), version, servers[0][0])
 
 
 def apply(cfg: Mapping[str, Any], servers: Servers, key: signing.SigningKey, req: Request, decision: Decision,

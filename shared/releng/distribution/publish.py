@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from releng import documents, names, signing
-from releng.errors import BadInput
+from releng.errors import BadInput, RelengError
 from releng.files import sha256_file
 from releng.server import channel_store, channels, layout
 from releng.server.channel_store import Channel
+from releng.server.connect import open_server
 from releng.server.layout import CHANNELS, INCOMING, LOCKS, RELEASES, LocalFile
-from releng.server.transport import Transport
+from releng.server.transport import Transport, network_error
 
 NOTES = "RELEASE_NOTES.md"
 
@@ -78,9 +79,11 @@ def _read_text(path: Path) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
+    from releng import files
+
     try:
-        return path.read_bytes()
-    except OSError:
+        return files.read_capped(path, 1 << 20, path.name)  # a /dev/zero or a FIFO is refused, never read whole
+    except files.Missing:
         return b""  # verify_folder names the missing file
 
 
@@ -234,3 +237,27 @@ def _missing_dirs(t: Transport, rel: str) -> list[str]:
     parts = rel.split("/")
     subs = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
     return [s for s in subs if t.stat(s) is None]
+
+
+def check_channels(specs: list[dict[str, Any]], channel: str, trusted: dict[str, bytes]) -> None:
+    """Every server's current manifest of `channel` verifies with the trusted keys, before anything is uploaded: a
+    release renamed into releases/ is permanent, so a refusal found after the upload (a signing key the servers'
+    manifests are not signed with) would leave it there and refuse the right key's publish as "different bytes".
+    A server that cannot be reached is left to the upload, which reports it."""
+    for spec in specs:
+        if spec["transport"] == "local" and not Path(spec["root"]).expanduser().is_dir():
+            continue  # a new local root: nothing published there yet
+        try:
+            t = open_server(spec, create=False)
+        except (RelengError, OSError, EOFError):
+            continue
+        try:
+            channel_store.read(t, channel, trusted)
+        except RelengError as e:
+            if isinstance(e, BadInput):
+                raise BadInput(f"{e.what} (nothing was uploaded)", spec["name"]) from None
+        except Exception as e:
+            if not network_error(e):
+                raise
+        finally:
+            t.close()

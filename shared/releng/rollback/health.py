@@ -10,18 +10,16 @@ fractions, so a feed sitting exactly on the threshold is never judged above it b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
-from releng import semver
+from releng import documents, files, semver
 from releng.errors import BadInput, ExternalError
 
 FEED_CAP = 4 << 20  # bytes: a feed of thousands of versions is ~100 KiB; more is a wrong URL or a runaway server
-FEED_TIMEOUT = 10.0  # seconds to connect, and between bytes
+FEED_TIMEOUT = 10.0  # seconds for the whole fetch (name lookup, connect, headers and body: issue 12 #3)
 
 ROLLBACK = "rollback"  # the one verdict that acts
 HEALTHY = "healthy"
@@ -84,14 +82,8 @@ def format_rate(rate: Fraction) -> str:
 
 
 def parse_feed(data: bytes, where: str) -> dict[str, Sample]:
-    """Check the feed's shape; BadInput naming the feed and the first thing wrong."""
-    try:
-        doc: Any = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BadInput("the health feed is not UTF-8", where) from None
-    except json.JSONDecodeError as e:
-        raise BadInput(f"malformed JSON in the health feed: {e.msg} at line {e.lineno} column {e.colno}",
-                       where) from None
+    """Check the feed's shape; BadInput naming the feed and the first thing wrong (nested too deeply included)."""
+    doc: Any = documents.parse_json(data, where, "health feed")
     versions = doc.get("versions") if isinstance(doc, dict) else None
     if not isinstance(versions, dict):
         raise BadInput('the health feed must be an object with a "versions" object', where)
@@ -116,34 +108,38 @@ def _count(figures: Mapping[str, Any], key: str, version: str, where: str) -> in
     return value
 
 
+def feed_timeout(text: str) -> float:
+    """`--feed-timeout`: a finite number of seconds above 0 (argparse turns the ValueError into exit 2)."""
+    value = float(text)
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise ValueError(text)
+    return value
+
+
 def read_feed(source: str, *, timeout: float = FEED_TIMEOUT, cap: int = FEED_CAP) -> dict[str, Sample]:
-    """The feed from an http(s) URL, `-` (stdin) or a file; at most `cap` bytes are read."""
+    """The feed from an http(s) URL (within `timeout` seconds in all), `-` (stdin) or a file; at most `cap` bytes."""
+    if not 0 < timeout < float("inf"):
+        raise BadInput(f"the feed timeout must be a number of seconds above 0, found {timeout!r}")
     if source.startswith(("http://", "https://")):
         data = _fetch(source, timeout, cap)
     elif "://" in source:
         raise BadInput("the health feed must be a file or an http(s) URL", source)
-    else:
-        import sys
-
-        try:
-            if source == "-":
-                data = sys.stdin.buffer.read(cap + 1)
-            else:
-                with Path(source).open("rb") as f:
-                    data = f.read(cap + 1)
-        except OSError as e:
-            raise BadInput(f"cannot read the health feed: {e.strerror}", source) from None
-        if len(data) > cap:
-            raise BadInput(f"the health feed is larger than {cap} bytes", source)
+    else:  # `-` is a pipe on purpose; any other path must be a regular file (a FIFO would hang the watcher)
+        data = files.read_capped(source, cap, "health feed", stdin=True)
     return parse_feed(data, source)
 
 
 def _fetch(url: str, timeout: float, cap: int) -> bytes:
+    """The feed's bytes within `timeout` seconds in all: a server dripping them is cut (releng.http.bounded)."""
     import requests
 
+    from releng import http
+
+    deadline = http.Deadline(timeout)
     try:
-        with requests.get(url, stream=True, timeout=timeout, allow_redirects=False,
-                          headers={"Accept": "application/json", "Accept-Encoding": "identity"}) as response:
+        with http.bounded(deadline, url) as session, session.get(
+                url, stream=True, timeout=deadline.timeout(timeout), allow_redirects=False,
+                headers={"Accept": "application/json", "Accept-Encoding": "identity"}) as response:
             if response.status_code != 200:
                 raise ExternalError(f"the health feed answered HTTP {response.status_code} "
                                     "(redirects are not followed)", url)
@@ -153,6 +149,8 @@ def _fetch(url: str, timeout: float, cap: int) -> bytes:
                 if len(data) > cap:
                     raise BadInput(f"the health feed is larger than {cap} bytes", url)
             return bytes(data)
+    except http.TooSlow as e:
+        raise ExternalError(f"cannot fetch the health feed: {e}", url) from None
     except requests.RequestException as e:
         raise ExternalError(f"cannot fetch the health feed: {type(e).__name__}", url) from None
 

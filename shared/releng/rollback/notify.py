@@ -11,6 +11,11 @@ configured in the update server config's `notify` section:
 The webhook URL is a secret (Slack's incoming-webhook URLs carry their token), so the config names the environment
 variable that holds it; the SMTP password likewise. Neither value is ever printed. The webhook gets
 `{"text": "<message>"}` as JSON, which Slack, Mattermost, Rocket.Chat and Discord's `/slack` endpoint all accept.
+
+Every exchange has a total deadline (issue 12 #3): the webhook `timeout` seconds per attempt and `budget` in all
+(default timeout x attempts: 30 s); the mail `timeout` seconds in all, name lookups included (smtplib's own timeout
+is per operation: a server dripping its replies would hold it for ever). A step that fails is recorded with its
+error redacted (releng.http.redact: tokens, the webhook URL, the SMTP password, anything like a credential).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import re
 import smtplib
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +49,9 @@ class Notifier:
     webhook_url: str | None = field(default=None, repr=False)
     smtp: dict[str, Any] | None = None
     smtp_password: str | None = field(default=None, repr=False)
-    timeout: float = 10.0
+    timeout: float = 10.0  # seconds: a webhook attempt, or the whole mail exchange
     attempts: int = 3
+    budget: float | None = None  # seconds for the webhook with its retries (None: timeout x attempts)
     backoff: float = 1.0
     sleep: Callable[[float], None] = time.sleep
 
@@ -72,7 +79,8 @@ class Notifier:
         try:
             reply = http.send("POST", self.webhook_url, data=json.dumps({"text": text}).encode("utf-8"),
                               headers={"Content-Type": "application/json", "User-Agent": "releng-rollback"},
-                              timeout=self.timeout, attempts=self.attempts, backoff=self.backoff, sleep=self.sleep)
+                              timeout=self.timeout, attempts=self.attempts, backoff=self.backoff, budget=self.budget,
+                              sleep=self.sleep)
         except http.GaveUp as e:  # its message names the status or the failure, never the URL (a secret)
             raise NotifyError(f"the webhook {e}", "notify") from None
         if not 200 <= reply.status < 300:
@@ -84,15 +92,38 @@ class Notifier:
         msg = EmailMessage()
         msg["Subject"], msg["From"], msg["To"] = subject, cfg["from"], ", ".join(cfg["to"])
         msg.set_content(text)
+        deadline = http.Deadline(self.timeout)
         try:
-            with smtplib.SMTP(cfg["host"], int(cfg.get("port", 25)), timeout=self.timeout) as smtp:
-                if cfg.get("starttls"):
-                    smtp.starttls()
-                if cfg.get("user") and self.smtp_password:
-                    smtp.login(cfg["user"], self.smtp_password)
-                smtp.send_message(msg)
+            with http.watch(deadline) as add:
+                name = http.within(deadline, socket.getfqdn)  # smtplib's default EHLO name: a lookup too
+                with _SMTP(deadline, add, local_hostname=name, timeout=self.timeout) as smtp:
+                    smtp.connect(cfg["host"], int(cfg.get("port", 25)))
+                    if cfg.get("starttls"):
+                        smtp.starttls()
+                    if cfg.get("user") and self.smtp_password:
+                        smtp.login(cfg["user"], self.smtp_password)
+                    smtp.send_message(msg)
+        except http.TooSlow as e:
+            raise NotifyError(f"cannot send mail via {cfg['host']}: {e}", "notify") from None
         except (smtplib.SMTPException, OSError) as e:
             raise NotifyError(f"cannot send mail via {cfg['host']}: {type(e).__name__}", "notify") from None
+
+    def secrets(self) -> list[str]:
+        """The values an error must never show: the webhook URL and the SMTP password."""
+        return [s for s in (self.webhook_url, self.smtp_password) if s]
+
+
+class _SMTP(smtplib.SMTP):
+    """smtplib.SMTP whose connection is made within the deadline and cut when it passes (releng.http.watch)."""
+
+    def __init__(self, deadline: http.Deadline, add: Callable[[socket.socket], None], **kwargs: Any) -> None:
+        self._deadline, self._add = deadline, add
+        super().__init__(**kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = http.open_socket(host, port, self._deadline, timeout=timeout, source=self.source_address)
+        self._add(sock)
+        return sock
 
 
 def from_config(cfg: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Notifier | None:
@@ -184,6 +215,7 @@ def announce(news: News, urls: Sequence[str], *, purger: cdn.Purger | None, gh: 
          lambda: {"sent": notifier.send(f"Rolled back {news.version}", news.text()) if notifier else []}, False),
     ]
     out: dict[str, dict[str, Any]] = {}
+    hidden = [*(notifier.secrets() if notifier else []), *(x.token for x in (purger, gh) if x is not None)]
     for name, what, plan, run, again in jobs:
         if what is None:
             out[name] = {"status": "not-configured"}
@@ -196,6 +228,7 @@ def announce(news: News, urls: Sequence[str], *, purger: cdn.Purger | None, gh: 
             try:
                 out[name] = {"status": "done", **run()}
             except ExternalError as e:
-                out[name] = {"status": "failed", "error": str(e)}
-                say(f"{name} failed: {e}")
+                error = http.redact(str(e), hidden)
+                out[name] = {"status": "failed", "error": error}
+                say(f"{name} failed: {error}")
     return out

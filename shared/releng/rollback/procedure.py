@@ -111,9 +111,10 @@ def _copies(held: Sequence[tuple[Server, Transport]], channel: str, trusted: Map
     return channel_store.read_all([t for _, t in held], channel, trusted)
 
 
-def _offer(cfg: Mapping[str, Any], t0: Transport, version: str) -> channels.Offer:
-    """The release facts of releases/<version>/ (the first reachable server's copy)."""
-    return channel_store.offer_on_server(t0, version, cfg["manifest"], channel_store.base_url(cfg["manifest"], t0))
+def _offer(cfg: Mapping[str, Any], held: Sequence[tuple[Server, Transport]], version: str,
+           trusted: Mapping[str, bytes]) -> channels.Offer:
+    """The release facts of releases/<version>/, verified on every server first (nothing is signed unverified)."""
+    return channel_store.verified_offer([t for _, t in held], version, trusted, cfg["manifest"])
 
 
 Target = tuple[str, dict[str, Any], bytes]  # (history action, payload, signed envelope)
@@ -174,7 +175,7 @@ def revert(cfg: dict[str, Any], channel: str, number: int, key: SigningKey, reas
         if any(not (st := t.stat(layout.release_dir(version))) or not st.is_dir for _, t in held):
             raise BadInput(f"{version} is not in {RELEASES}/ on every server (rolled back? publish a fix instead)")
         current = channel_store.current(_copies(held, channel, trusted))
-        change = channels.revert(current, channel, _offer(cfg, held[0][1], version),
+        change = channels.revert(current, channel, _offer(cfg, held, version, trusted),
                                  channel_store.clock(cfg["manifest"]), entry.get("rollout"))
         payload, envelope = change.payload, channel_store.sign(change, key)
         full = channel == cfg["channels"][-1] and channels.offers_fully(payload)
@@ -243,7 +244,7 @@ def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version:
         to = previous_good(held, version, logs, no_prerelease=move_latest or stable in offered)
     targets: dict[str, tuple[str, dict[str, Any], bytes | None]] = {
         c: ("sync", b.payload, b.envelope) for c, b in synced.items() if b.payload}
-    clock, offer = channel_store.clock(cfg["manifest"]), _offer(cfg, held[0][1], to) if offered else None
+    clock, offer = channel_store.clock(cfg["manifest"]), _offer(cfg, held, to, trusted) if offered else None
     for c in offered:
         top = channel_store.current(current[c])
         assert top is not None and offer is not None

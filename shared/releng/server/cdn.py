@@ -4,8 +4,11 @@
 `Authorization: Bearer <token>`; the token comes from the environment variable named by `cdn.token_env` and is never
 printed. Cloudflare's documented limit (developers.cloudflare.com/cache/how-to/purge-cache: "max operations per
 request", 100 on every plan but Enterprise) caps a request at 100 URLs: longer lists are sent in batches. A 429 or
-5xx (or a dropped connection) is retried with exponential backoff, honouring `Retry-After`, for a bounded number of
-attempts. Callers purge only after the manifest swap and only mutable URLs (manifests, `releases/latest/...`), never
+5xx (or a dropped connection, or an answer not complete within `timeout` seconds in all) is retried with exponential
+backoff, honouring `Retry-After`, for a bounded number of attempts and at most `budget` seconds in all (default
+timeout x attempts: 50 s), so a dripping API cannot hold a publish or a rollback for minutes. An error's text is
+redacted (releng.http.redact: the token, Authorization headers, bearer strings) before anyone prints or stores it.
+Callers purge only after the manifest swap and only mutable URLs (manifests, `releases/latest/...`), never
 a versioned artifact URL: those never change, so their cached copies are always right.
 """
 
@@ -39,7 +42,8 @@ class Purger:
     batch: int = MAX_URLS
     attempts: int = 5
     backoff: float = 1.0
-    timeout: float = 20.0
+    timeout: float = 10.0  # seconds for one request and its whole answer (Cloudflare answers a purge in about 1 s)
+    budget: float | None = None  # seconds for one request with its retries and sleeps (None: timeout x attempts)
     sleep: Callable[[float], None] = time.sleep
     requests: int = 0  # POSTs sent, retries included
 
@@ -56,17 +60,23 @@ class Purger:
                    "Accept": "application/json", "User-Agent": "releng-cdn-purge"}
         try:
             reply = http.send("POST", url, data=json.dumps(body).encode("utf-8"), headers=headers,
-                              timeout=self.timeout, attempts=self.attempts, backoff=self.backoff, sleep=self.sleep,
-                              describe=lambda r: f"HTTP {r.status}: {_errors(_json(r.body))}")
+                              timeout=self.timeout, attempts=self.attempts, backoff=self.backoff, budget=self.budget,
+                              sleep=self.sleep, describe=lambda r: f"HTTP {r.status}: {self._errors(_json(r.body))}")
         except http.GaveUp as e:
             self.requests += e.attempts
             raise CdnError(f"purge {e}", "cdn") from None
         self.requests += reply.attempts
         answer = _json(reply.body)
         if reply.status >= 400:
-            raise CdnError(f"purge refused: HTTP {reply.status}: {_errors(answer)}", "cdn")
+            raise CdnError(f"purge refused: HTTP {reply.status}: {self._errors(answer)}", "cdn")
         if answer.get("success") is not True:
-            raise CdnError(f"purge refused: {_errors(answer)}", "cdn")
+            raise CdnError(f"purge refused: {self._errors(answer)}", "cdn")
+
+    def _errors(self, answer: Mapping[str, Any]) -> str:
+        """Cloudflare's error codes and messages, the token and anything like a credential redacted, then cut."""
+        errors = answer.get("errors") or []
+        texts = [f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
+        return http.redact("; ".join(texts), [self.token])[:300] or "no error message"
 
 
 def check_url(url: str) -> str:
@@ -79,15 +89,9 @@ def check_url(url: str) -> str:
 def _json(data: bytes) -> dict[str, Any]:
     try:
         value = json.loads(data or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # an answer nested too deeply is no answer either
         return {}
     return value if isinstance(value, dict) else {}
-
-
-def _errors(answer: Mapping[str, Any]) -> str:
-    errors = answer.get("errors") or []
-    texts = [f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict)]
-    return "; ".join(texts)[:300] or "no error message"
 
 
 def from_config(cfg: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Purger | None:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from releng import names, times
+from releng import artifacts, names, signing, times
+from releng.errors import BadInput
 from releng.server import channels, layout, manifest
 from releng.server.layout import CHANNELS, HISTORY
 from releng.server.transport import Transport, lock, mkdirs, write_atomic
@@ -26,6 +27,7 @@ from releng.server.transport import Transport, lock, mkdirs, write_atomic
 if TYPE_CHECKING:
     from releng.signing import SigningKey
 
+SUMS_CAP = 1 << 20  # SHA256SUMS of a release: a line per artifact
 MANIFEST_CAP = 64 << 10  # a manifest of every platform is ~2 KiB: more is not a manifest
 HISTORY_CAP = 64 << 20
 HISTORY_FIELDS = ("at", "who", "action", "channel", "version", "manifest_number", "rollout", "rollback_of", "reason",
@@ -93,13 +95,67 @@ def offer_from_document(doc: Mapping[str, Any], notes: str, manifest_cfg: Mappin
                         base: str) -> channels.Offer:
     """The release facts a manifest carries, from an artifacts document."""
     version = str(doc["version"])
-    return channels.Offer(version, layout.manifest_artifacts(doc, version, base, manifest_cfg["prefer_kinds"]), notes)
+    return channels.Offer(str(doc["name"]), version,
+                          layout.manifest_artifacts(doc, version, base, manifest_cfg["prefer_kinds"]), notes)
 
 
-def offer_on_server(t: Transport, version: str, manifest_cfg: Mapping[str, Any], base: str) -> channels.Offer:
-    """The release facts of releases/<version>/ on one server (its artifacts document and notes)."""
-    return offer_from_document(layout.release_document(t, version), layout.release_notes(t, version),
-                               manifest_cfg, base)
+def verified_offer(servers: Sequence[Transport], version: str, trusted: Mapping[str, bytes],
+                   manifest_cfg: Mapping[str, Any]) -> channels.Offer:
+    """The release facts of releases/<version>/, verified on every server before any manifest offering it is signed.
+
+    Nothing is signed that was not verified (docs/update-server.md): a server account without the key could
+    otherwise edit artifacts.json and have the next promote, rollback or watch-health sign a manifest pointing
+    clients at its own bytes. On each server: SHA256SUMS.sig verifies over SHA256SUMS with a trusted key, every
+    artifact of artifacts.json is a safe file name named `<product>-<version>-<platform>-<arch>.<kind>` (so the
+    signed names bind product, version and platform), is listed in the signed sums with the same sha256, and has
+    that size on the server; and artifacts.json is byte-identical on every server. BadInput (exit 2) otherwise."""
+    texts = {verified_release(t, version, trusted) for t in servers}
+    if len(texts) != 1:
+        raise BadInput(f"{layout.release_dir(version)}/artifacts.json differs between servers: republish with "
+                       "publish-release")
+    doc = layout.parse_release_document(texts.pop(), version, servers[0].name)
+    return offer_from_document(doc, layout.release_notes(servers[0], version), manifest_cfg,
+                               base_url(manifest_cfg, servers[0]))
+
+
+def verified_release(t: Transport, version: str, trusted: Mapping[str, bytes]) -> bytes:
+    """releases/<version>/artifacts.json of one server, after checking it against the signed SHA256SUMS."""
+    folder, where = layout.release_dir(version), t.name
+    sums = _read(t, f"{folder}/{artifacts.SUMS}", SUMS_CAP)
+    signature = signing.parse_signature_line(_read(t, f"{folder}/{artifacts.SIG}", 4096).decode("ascii", "replace"))
+    if signature is None or not any(signing.verify(k, signature, sums) for k in trusted.values()):
+        raise BadInput(f"{folder}/{artifacts.SUMS}.sig does not verify with a trusted key: refusing to sign a "
+                       "manifest for this release", where)
+    try:
+        listed = artifacts.parse_sums(sums.decode("ascii"), f"{folder}/{artifacts.SUMS}")
+    except (UnicodeDecodeError, artifacts.Failed) as e:
+        raise BadInput(f"{folder}/{artifacts.SUMS} is malformed: {e}", where) from None
+    data = layout.release_document_bytes(t, version)
+    doc = layout.parse_release_document(data, version, where)
+    product = doc.get("name")
+    if not names.is_safe_name(product):
+        raise BadInput(f"{folder}/artifacts.json names no valid product ({product!r})", where)
+    for a in doc["artifacts"]:
+        if not isinstance(a, dict) or not all(isinstance(a.get(k), str) for k in ("path", "kind", "platform", "arch")):
+            raise BadInput(f"{folder}/artifacts.json: an artifact needs path, kind, platform and arch", where)
+        name = a["path"]
+        if not names.is_safe_name(name):
+            raise BadInput(f"{folder}/artifacts.json names an unsafe file {name!r} ({names.RULE})", where)
+        if name != f"{product}-{version}-{a['platform']}-{a['arch']}.{a['kind']}":
+            raise BadInput(f"{folder}/artifacts.json: {name!r} is not the name of a {product} {version} "
+                           f"{a['platform']}-{a['arch']} {a['kind']}", where)
+        if listed.get(name) != a.get("sha256"):
+            raise BadInput(f"{folder}/artifacts.json: {name} does not match the signed {artifacts.SUMS}", where)
+        st = t.stat(f"{folder}/{name}")
+        if st is None or st.is_dir or st.size != a.get("size"):
+            raise BadInput(f"{folder}/{name} is missing or not the size artifacts.json gives", where)
+    return data
+
+
+def _read(t: Transport, rel: str, cap: int) -> bytes:
+    if t.stat(rel) is None:
+        raise BadInput(f"{rel} is missing", t.name)
+    return t.read_bytes(rel, cap)
 
 
 def sign(change: channels.Change, key: SigningKey) -> bytes:

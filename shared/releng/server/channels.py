@@ -32,6 +32,7 @@ ACTIONS = ("publish", "promote", "rollout", "halt", "refresh", "rollback", "reve
 class Offer:
     """What a manifest says about the release it offers: read from releases/<version>/ on the servers."""
 
+    product: str  # the project name (artifacts.json's `name`)
     version: str
     artifacts: Mapping[str, Mapping[str, Any]]  # `<platform>-<arch>` -> {url, size, sha256}
     notes: str = ""
@@ -75,7 +76,8 @@ def _number(current: Mapping[str, Any] | None) -> int:
 def _offer(channel: str, offer: Offer, current: Mapping[str, Any] | None, clock: Clock,
            rollout: Mapping[str, Any], rollback_of: str | None = None) -> dict[str, Any]:
     return manifest.build_manifest(
-        channel=channel, version=offer.version, manifest_number=_number(current), issued_at=clock.now,
+        product=offer.product, channel=channel, version=offer.version, manifest_number=_number(current),
+        issued_at=clock.now,
         expires_at=clock.expires, artifacts=offer.artifacts, notes=offer.notes, rollout_percent=rollout["percent"],
         halted=bool(rollout["halted"]), rollback_of=rollback_of)
 

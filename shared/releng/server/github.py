@@ -11,8 +11,11 @@
    on upload: list the assets again and judge);
 4. publish last (`draft: false`), so nobody sees a release with missing assets.
 
-429 and 5xx answers are retried with exponential backoff honouring Retry-After, for a bounded number of attempts.
-The token (from the variable named by `github.token_env`) is sent only in the Authorization header, never printed.
+429 and 5xx answers (and an answer not complete within `timeout` seconds in all, more for an upload: it may take
+1 s per UPLOAD_RATE bytes) are retried with exponential backoff honouring Retry-After, for a bounded number of attempts
+and at most `budget` seconds per call (default timeout x attempts). The token (from the variable named by
+`github.token_env`) is sent only in the Authorization header, never printed: GitHub's error messages are redacted
+(releng.http.redact) before they go into an error.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from releng.errors import BadInput, ExternalError
 from releng.files import sha256_file
 
 DEFAULT_API = "https://api.github.com"
+UPLOAD_RATE = 256 << 10  # bytes/s: the slowest upload link an asset's deadline allows for (2 Mbit/s)
 _REPO = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 
@@ -40,10 +44,11 @@ class GitHubError(ExternalError):
 
 
 class Answer(NamedTuple):
-    """A call's HTTP status and its JSON body (None when empty)."""
+    """A call's HTTP status, its JSON body (None when empty) and its message, redacted and cut, for an error."""
 
     status: int
     body: Any
+    message: str = "no message"
 
 
 @dataclass
@@ -63,7 +68,8 @@ class GitHub:
     token: str = field(repr=False)
     attempts: int = 5
     backoff: float = 1.0
-    timeout: float = 60.0
+    timeout: float = 30.0  # seconds for one API call and its whole answer (an upload adds size / UPLOAD_RATE)
+    budget: float | None = None  # seconds for one call with its retries and sleeps (None: its timeout x attempts)
     sleep: Callable[[float], None] = time.sleep
 
     def request(self, method: str, url: str, body: Any = None, *, data: bytes | None = None,
@@ -82,22 +88,29 @@ class GitHub:
             return reply.status < 400 or reply.status in ok or reply.status in (404, 422) or not (
                 http.overloaded(reply) or (reply.status == 403 and "Retry-After" in reply.headers))
         try:
-            reply = http.send(method, url, data=data, headers=headers, timeout=self.timeout, attempts=self.attempts,
-                              backoff=self.backoff, sleep=self.sleep, retry=lambda r: not final(r),
-                              describe=lambda r: f"HTTP {r.status}: {_message(_json(r.body))}")
+            timeout = self.timeout + len(data) / UPLOAD_RATE if data else self.timeout
+            reply = http.send(method, url, data=data, headers=headers, timeout=timeout, attempts=self.attempts,
+                              backoff=self.backoff, budget=self.budget, sleep=self.sleep, retry=lambda r: not final(r),
+                              describe=lambda r: f"HTTP {r.status}: {self._message(_json(r.body))}")
         except http.GaveUp as e:
             raise GitHubError(f"{method} {_path(url)} {e}", "github") from None
-        answer = Answer(reply.status, _json(reply.body))
+        body = _json(reply.body)
+        answer = Answer(reply.status, body, self._message(body))
         if reply.status < 400 or reply.status in ok or reply.status in (404, 422):
             return answer
-        raise GitHubError(f"{method} {_path(url)}: HTTP {reply.status}: {_message(answer.body)}", "github")
+        raise GitHubError(f"{method} {_path(url)}: HTTP {reply.status}: {answer.message}", "github")
+
+    def _message(self, body: Any) -> str:
+        """GitHub's `message`, with the token and anything like a credential redacted, then cut to 300 characters."""
+        text = str(body.get("message") or "") if isinstance(body, dict) else ""
+        return http.redact(text, [self.token])[:300] or "no message"
 
     def pages(self, path: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for page in range(1, 1000):
             answer = self.request("GET", f"{path}?per_page=100&page={page}")
             if answer.status != 200 or not isinstance(answer.body, list):
-                raise GitHubError(f"GET {path}: HTTP {answer.status}: {_message(answer.body)}", "github")
+                raise GitHubError(f"GET {path}: HTTP {answer.status}: {answer.message}", "github")
             items += [x for x in answer.body if isinstance(x, dict)]
             if len(answer.body) < 100:
                 break
@@ -132,7 +145,7 @@ def sync_release(gh: GitHub, tag: str, files: Sequence[Path], *, name: str | Non
                                   "access)", "github")
         else:
             raise GitHubError(f"cannot create the release for {tag}: HTTP {answer.status}: "
-                              f"{_message(answer.body)}", "github")
+                              f"{answer.message}", "github")
     rid = int(release["id"])
     if any(release.get(k) != v for k, v in fields.items()):
         _expect(gh.request("PATCH", f"/releases/{rid}", fields), f"update release {rid}")
@@ -164,7 +177,7 @@ def _sync_asset(gh: GitHub, rid: int, upload_url: str, path: Path, size: int, di
             out.uploaded.append(path.name)
             return
         if not (answer.status == 422 and _already_exists(answer.body)):
-            raise GitHubError(f"cannot upload {path.name}: HTTP {answer.status}: {_message(answer.body)}", "github")
+            raise GitHubError(f"cannot upload {path.name}: HTTP {answer.status}: {answer.message}", "github")
         assets.clear()  # an earlier attempt whose answer was lost, or a concurrent run: judge what is there
         assets.update({a["name"]: a for a in gh.pages(f"/releases/{rid}/assets")})
     raise GitHubError(f"cannot upload {path.name}: it keeps being replaced", "github")
@@ -177,7 +190,7 @@ def _same(asset: Mapping[str, Any], size: int, digest: str) -> bool:
 
 def _expect(answer: Answer, what: str) -> dict[str, Any]:
     if answer.status not in (200, 201, 204):
-        raise GitHubError(f"cannot {what}: HTTP {answer.status}: {_message(answer.body)}", "github")
+        raise GitHubError(f"cannot {what}: HTTP {answer.status}: {answer.message}", "github")
     return answer.body if isinstance(answer.body, dict) else {}
 
 
@@ -189,14 +202,8 @@ def _already_exists(body: Any) -> bool:
 def _json(data: bytes) -> Any:
     try:
         return json.loads(data or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # an answer nested too deeply is no answer either
         return None
-
-
-def _message(body: Any) -> str:
-    if isinstance(body, dict):
-        return str(body.get("message") or "")[:300] or "no message"
-    return "no message"
 
 
 def _path(url: str) -> str:

@@ -151,17 +151,73 @@ def point_latest(t: Transport, version: str) -> None:
     switch_symlink(t, posixpath.basename(release_dir(version)), f"{RELEASES}/latest")
 
 
+def _text(v: object) -> bool:
+    return isinstance(v, str) and bool(v)
+
+
+def _number(v: object, low: float, high: float) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and low < v <= high  # NaN is never in range
+
+
+def _whole(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_TEXT, _BOOL = (_text, "a non-empty string"), (lambda v: isinstance(v, bool), "true or false")
+_OPT_TEXT = (lambda v: v is None or _text(v), "a non-empty string or null")
+_TEXTS = (lambda v: isinstance(v, list) and all(_text(x) for x in v), "a list of non-empty strings")
+_OPT_OBJECT = (lambda v: v is None or isinstance(v, dict), "an object or null")
+_ANY = (lambda v: True, "")  # checked with its own words below (name, transport, root, expires_days, channels)
+# Every key of update_server_config.json (docs/update-server.md) and its type: an unknown key (a typo) or a wrong type
+# is bad input naming it, never silently used ("enabled": "no" was truthy, "cdn": [] meant no CDN: issue 12).
+_KEYS: dict[str, dict[str, tuple[Any, str]]] = {
+    "": {"servers": _ANY, "channels": _ANY, "manifest": (lambda v: isinstance(v, dict), "an object"),
+         "cdn": _OPT_OBJECT, "github": _OPT_OBJECT, "notify": _OPT_OBJECT},
+    "servers[]": {"name": _ANY, "enabled": _BOOL, "transport": _ANY, "root": _ANY, "base_url": _OPT_TEXT,
+                  "host": _TEXT, "port": (lambda v: _whole(v) and 0 < v < 65536, "a port number 1..65535"),
+                  "user": _TEXT, "known_hosts": _TEXT, "key_file": _OPT_TEXT,
+                  "timeout": (lambda v: _number(v, 0, 86400), "a number of seconds above 0, at most 86400")},
+    "manifest": {"expires_days": _ANY, "signing_key_env": _TEXT, "passphrase_env": _OPT_TEXT, "trusted_keys": _TEXTS,
+                 "base_url": _OPT_TEXT, "prefer_kinds": _TEXTS},
+    "cdn": {"provider": _OPT_TEXT, "purge_url": _OPT_TEXT, "token_env": _OPT_TEXT, "zone_id": _OPT_TEXT,
+            "api_base": _OPT_TEXT, "base_url": _OPT_TEXT, "max_urls_per_request": (_whole, "a whole number")},
+    "github": {"repository": _OPT_TEXT, "token_env": _OPT_TEXT, "api_base": _OPT_TEXT,
+               "tag_prefix": (lambda v: isinstance(v, str), "a string")},
+    "notify": {"webhook_env": _OPT_TEXT, "smtp": _OPT_OBJECT},
+    "notify.smtp": {"host": _TEXT, "port": (lambda v: _whole(v) and 0 < v < 65536, "a port number 1..65535"),
+                    "user": _OPT_TEXT, "from": _TEXT, "to": _TEXTS, "starttls": _BOOL, "password_env": _OPT_TEXT},
+}
+
+
+def _check_table(table: Mapping[str, Any], kind: str, at: str, where: str) -> None:
+    """Unknown keys (with the nearest valid one) and the type of each key of one table of the config."""
+    from releng import config
+
+    keys = _KEYS[kind]
+    config.check_keys(table, keys, kind or "the update server config", where)
+    for key, value in table.items():
+        test, words = keys[key]
+        if not test(value):
+            raise BadInput(f"{at}{key} must be {words}, found {value!r}", where)
+
+
 def load_config(path: Path | str) -> dict[str, Any]:
     """Read and check update_server_config.json (docs/update-server.md); BadInput naming the bad key."""
     where = str(path)
     cfg = documents.load_json(path, "update server config")
     if not isinstance(cfg, dict) or not isinstance(cfg.get("servers"), list) or not cfg["servers"]:
         raise BadInput("the config needs a non-empty \"servers\" list", where)
+    _check_table(cfg, "", "", where)
+    for section in ("manifest", "cdn", "github", "notify"):
+        _check_table(cfg.get(section) or {}, section, f"{section}.", where)
+    if isinstance((cfg.get("notify") or {}).get("smtp"), dict):
+        _check_table(cfg["notify"]["smtp"], "notify.smtp", "notify.smtp.", where)
     names: set[str] = set()
     for i, spec in enumerate(cfg["servers"]):
         at = f"{where}: servers[{i}]"
         if not isinstance(spec, dict):
             raise BadInput("a server must be an object", at)
+        _check_table(spec, "servers[]", f"servers[{i}].", where)
         name = check_name(spec.get("name"), "server name")
         if name in names:
             raise BadInput(f"two servers are named {name!r}", at)
@@ -177,9 +233,6 @@ def load_config(path: Path | str) -> dict[str, Any]:
             for key in ("host", "user", "known_hosts", "base_url"):
                 if not isinstance(spec.get(key), str) or not spec[key]:
                     raise BadInput(f"an sftp server needs {key!r}", at)
-            port = spec.get("port", 22)
-            if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-                raise BadInput(f"port must be 1..65535, found {port!r}", at)
     channels = cfg.setdefault("channels", ["dev", "beta", "stable"])
     if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
         raise BadInput("channels must be a list of names", where)
@@ -225,10 +278,7 @@ def release_document_bytes(t: Transport, version: str, where: str | None = None)
 
 def parse_release_document(data: bytes, version: str, where: str) -> dict[str, Any]:
     rel = f"{release_dir(version)}/artifacts.json"
-    try:
-        doc = json.loads(data)
-    except ValueError:
-        raise BadInput(f"{rel} is not JSON", where) from None
+    doc = documents.parse_json(data, where, rel)
     if not isinstance(doc, dict) or doc.get("version") != version or not isinstance(doc.get("artifacts"), list):
         raise BadInput(f"{rel} is not the artifacts document of {version}", where)
     return doc
@@ -257,14 +307,15 @@ def quarantined(t: Transport, version: str) -> list[str]:
 
 
 def read_jsonl(t: Transport, rel: str) -> list[dict[str, Any]]:
-    """The object lines of a JSON-lines file on a server (absent file: none; a garbled line is skipped)."""
+    """The object lines of a JSON-lines file on a server (absent file: none; a garbled line, nested too deeply
+    included, is skipped)."""
     if t.stat(rel) is None:
         return []
     out = []
     for line in t.read_bytes(rel, 64 << 20).splitlines():
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, dict):
             out.append(value)
@@ -279,7 +330,7 @@ def upsert_jsonl(t: Transport, rel: str, key: str, record: Mapping[str, Any]) ->
     for line in old:
         try:
             same = json.loads(line).get(key) == record[key]
-        except (ValueError, AttributeError):
+        except (ValueError, RecursionError, AttributeError):
             same = False
         lines.append(new if same else line)
         found = found or same

@@ -37,7 +37,8 @@ MAX_VALIDITY = timedelta(days=14)  # docs/security-properties.md #13
 CLOCK_SKEW = timedelta(minutes=5)  # how far issued_at may lie from the writer's clock
 BUCKETS = 10_000
 ROLLOUT_TAG = b"releng-rollout:"
-REQUIRED = frozenset(("schema", "schema_version", "channel", "version", "manifest_number", "issued_at", "expires_at",
+REQUIRED = frozenset(("schema", "schema_version", "product", "channel", "version", "manifest_number", "issued_at",
+                      "expires_at",
                       "notes", "rollout", "critical", "artifacts"))  # what the JSON Schema requires
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -71,13 +72,17 @@ class ExpiryPolicy(ManifestError, reason="refusing to sign"): ...
 # --- the payload ------------------------------------------------------------------------------------------------
 
 
-def build_manifest(*, channel: str, version: str, manifest_number: int, issued_at: datetime, expires_at: datetime,
-                   artifacts: Mapping[str, Mapping[str, Any]], notes: str = "", rollout_percent: float = 100,
-                   halted: bool = False, critical: bool = False, rollback_of: str | None = None) -> dict[str, Any]:
-    """The manifest payload (unsigned). `artifacts` maps `<platform>-<arch>` to {url, size, sha256}."""
+def build_manifest(*, product: str, channel: str, version: str, manifest_number: int, issued_at: datetime,
+                   expires_at: datetime, artifacts: Mapping[str, Mapping[str, Any]], notes: str = "",
+                   rollout_percent: float = 100, halted: bool = False, critical: bool = False,
+                   rollback_of: str | None = None) -> dict[str, Any]:
+    """The manifest payload (unsigned). `artifacts` maps `<platform>-<arch>` to {url, size, sha256}; `product` is
+    the release's project name, which a client requires to be its own (two products may share a key and an origin:
+    docs/update-client.md)."""
     payload: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
+        "product": product,
         "channel": channel,
         "version": version,
         "manifest_number": manifest_number,
@@ -106,6 +111,8 @@ def check_payload(payload: Mapping[str, Any], where: str = "channel manifest") -
     def bad(what: str) -> MalformedPayload:
         return MalformedPayload(what, where)
 
+    if not names.is_safe_name(payload.get("product")):
+        raise bad(f"product must be a project name ([A-Za-z0-9._+~-], no '..'), found {payload.get('product')!r}")
     if not isinstance(payload.get("channel"), str) or not payload["channel"]:
         raise bad("channel must be a non-empty string")
     if not isinstance(payload.get("version"), str) or not semver.is_valid(payload["version"]):
@@ -209,7 +216,7 @@ def verify_envelope(envelope: bytes, trusted_keys: Mapping[str, bytes], where: s
     """
     try:
         doc = json.loads(envelope)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+    except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, nested too deeply
         raise MalformedEnvelope("not JSON", where) from None
     if not isinstance(doc, dict):
         raise MalformedEnvelope("not a JSON object", where)
@@ -252,7 +259,7 @@ def _b64(text: str, field: str, where: str) -> bytes:
 def _parse_payload(body: bytes, where: str) -> dict[str, Any]:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply (a signed payload can be garbled too)
         raise MalformedPayload("the payload is not UTF-8 JSON", where) from None
     if not isinstance(payload, dict):
         raise MalformedPayload("the payload is not a JSON object", where)

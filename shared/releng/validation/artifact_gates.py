@@ -18,14 +18,15 @@ import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple, TypeVar
 
 from releng import artifacts, documents, files, names, semver, signing
 from releng.errors import BadInput
 from releng.packaging.archive.entries import check_name
-from releng.validation.checklist import Context, Outcome
+from releng.validation.checklist import DEFAULTS, Context, Outcome
 
 ARCHIVES = ("tar.gz", "tar.zst", "zip")
+T = TypeVar("T")
 GENERATED = ("INSTALL.txt",)  # written into each archive's root by build-package, not staged
 
 
@@ -97,17 +98,22 @@ def check_artifacts_document(doc: Mapping[str, Any], where: str) -> None:
 def integrity(ctx: Context) -> Outcome:
     """Every artifact present with its size and sha256, SHA256SUMS agreeing, its signature valid."""
     dist, doc, problems = ctx.dist, ctx.artifacts_doc, []
-    try:
-        sums = (dist / artifacts.SUMS).read_bytes()
-    except OSError:
+    try:  # capped, regular files only: a SHA256SUMS.sig that is /dev/zero or a FIFO fails the gate, never hangs it
+        sums = files.read_capped(dist / artifacts.SUMS, artifacts.SUMS_CAP, artifacts.SUMS)
+    except files.Missing:
         return False, [f"{artifacts.SUMS} is missing from {dist}"]
+    except BadInput as e:
+        return False, [str(e)]
     signature = None
     try:
-        signature = signing.parse_signature_line((dist / artifacts.SIG).read_text("ascii", "replace"))
+        raw = files.read_capped(dist / artifacts.SIG, artifacts.SIG_CAP, artifacts.SIG)
+        signature = signing.parse_signature_line(raw.decode("ascii", "replace"))
         if signature is None:
             problems.append(f"{artifacts.SIG} is not one line of base64 of a 64-byte Ed25519 signature")
-    except OSError:
+    except files.Missing:
         problems.append(f"{artifacts.SIG} is missing: the release is unsigned")
+    except BadInput as e:
+        problems.append(str(e))
     if ctx.public_key is None:
         problems.append("no trusted public key to check the signature with (--public-key or [validation] "
                         "public_key)")
@@ -128,6 +134,9 @@ def integrity(ctx: Context) -> Outcome:
             size, digest = files.sha256_file(dist / path)
         except FileNotFoundError:
             problems.append(f"{path} is missing")
+            continue
+        except BadInput as e:  # a FIFO or a device: never read it
+            problems.append(f"{path}: {e.what}")
             continue
         if size != a["size"]:
             problems.append(f"{path} is {size} bytes, {artifacts.DOCUMENT} says {a['size']}")
@@ -156,17 +165,18 @@ def _open_tar(path: Path, kind: str, stack: list[IO[bytes]]) -> tarfile.TarFile:
     return tarfile.open(fileobj=stream, mode="r|")
 
 
-def members(path: Path, kind: str) -> Iterator[tuple[str, bool]]:
-    """(name, is a directory) of each member of an archive, in order."""
+def members(path: Path, kind: str, most: int = 100_000) -> Iterator[tuple[str, bool]]:
+    """(name, is a directory) of each member of an archive, in order; BadInput past `most` members."""
+    limits = Limits(1 << 62, most)  # only listed: the sizes do not matter here
     if kind == "zip":
         with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
+            for info in _capped(((i, 0) for i in z.infolist()), limits, path.name):
                 yield info.filename.rstrip("/"), info.is_dir()
         return
     stack: list[IO[bytes]] = []
     try:
         with _open_tar(path, kind, stack) as tar:
-            for m in tar:
+            for m in _capped(((m, 0) for m in tar), limits, path.name):
                 yield m.name.rstrip("/"), m.isdir()
     finally:
         for f in reversed(stack):
@@ -196,7 +206,8 @@ def contents(ctx: Context) -> Outcome:
         root = _root(ctx, a)
         prefix = f"{root}/" if root else ""
         try:
-            names = [n for n, is_dir in members(ctx.dist / a["path"], a["kind"]) if not is_dir]
+            names = [n for n, is_dir in members(ctx.dist / a["path"], a["kind"], _limits(ctx).members)
+                     if not is_dir]
         except _archive_errors() as e:
             problems.append(f"cannot read {a['path']}: {e}")
             continue
@@ -213,11 +224,36 @@ def contents(ctx: Context) -> Outcome:
     return (False, problems) if problems else (True, [f"complete per {ctx.contents.name}: {', '.join(checked)}"])
 
 
-def _extract(path: Path, kind: str, into: Path) -> None:
-    """Unpack safely: the `data` filter refuses absolute paths, `..`, links leaving the folder and devices."""
+class Limits(NamedTuple):
+    """How much an archive may unpack to ([validation] unpack_max_bytes, unpack_max_members)."""
+
+    bytes: int
+    members: int
+
+
+def _limits(ctx: Context) -> Limits:
+    return Limits(*(ctx.settings.get(k, DEFAULTS[k]) for k in ("unpack_max_bytes", "unpack_max_members")))
+
+
+def _capped(sizes: Iterator[tuple[T, int]], limits: Limits, name: str) -> Iterator[T]:
+    """Each item as long as the members so far stay within `limits` (sizes as the headers declare them, checked
+    before a member is written: the zip and tar readers never produce more than that); BadInput past them."""
+    count = total = 0
+    for item, size in sizes:
+        count, total = count + 1, total + max(size, 0)
+        if count > limits.members:
+            raise BadInput(f"{name} holds more than {limits.members} members ([validation] unpack_max_members)")
+        if total > limits.bytes:
+            raise BadInput(f"{name} unpacks to more than {limits.bytes} bytes ([validation] unpack_max_bytes)")
+        yield item
+
+
+def _extract(path: Path, kind: str, into: Path, limits: Limits) -> None:
+    """Unpack safely: the `data` filter refuses absolute paths, `..`, links leaving the folder and devices, and
+    `limits` caps the members and their total size (an archive bomb fails the gate instead of filling the disk)."""
     if kind == "zip":
         with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
+            for info in _capped(((i, i.file_size) for i in z.infolist()), limits, path.name):
                 check_name(info.filename.rstrip("/"), path.name)
                 target = z.extract(info, into)
                 mode = (info.external_attr >> 16) & 0o777
@@ -226,8 +262,9 @@ def _extract(path: Path, kind: str, into: Path) -> None:
         return
     stack: list[IO[bytes]] = []
     try:
-        with _open_tar(path, kind, stack) as tar:
-            tar.extractall(into, filter="data")
+        with _open_tar(path, kind, stack) as tar:  # streamed (r|): each member is checked as it is reached
+            tar.extractall(into, members=_capped(((m, m.size if m.isreg() else 0) for m in tar), limits, path.name),
+                           filter="data")
     finally:
         for f in reversed(stack):
             f.close()
@@ -247,7 +284,7 @@ def smoke_run(ctx: Context) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="releng-smoke-") as tmp:
         folder = Path(tmp)
         try:
-            _extract(ctx.dist / a["path"], a["kind"], folder / "unpacked")
+            _extract(ctx.dist / a["path"], a["kind"], folder / "unpacked", _limits(ctx))
         except _archive_errors() as e:
             return False, [f"cannot unpack {a['path']}: {e}"]
         exe = folder / "unpacked" / _root(ctx, a) / argv[0]

@@ -68,7 +68,9 @@ HUMAN: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
 )
 DEFAULTS: dict[str, Any] = {"main_branch": "main", "changelog": "CHANGELOG.md", "compatibility_matrix": None,
                             "test_command": None, "test_timeout": 3600, "freeze_date": None,
-                            "freeze_allowed": ["fix", "docs", "test"], "public_key": None}
+                            "freeze_allowed": ["fix", "docs", "test"], "public_key": None,
+                            # the smoke-run gate's unpacking caps: a 306 KB tar.gz once unpacked into 300 MiB
+                            "unpack_max_bytes": 4 << 30, "unpack_max_members": 100_000}
 
 
 @dataclass
@@ -114,6 +116,9 @@ def settings(cfg: Mapping[str, Any], where: str) -> dict[str, Any]:
         raise BadInput("[validation] test_command must be a non-empty list of strings (argv, no shell)", where)
     if not isinstance(s["test_timeout"], int | float) or s["test_timeout"] <= 0:
         raise BadInput("[validation] test_timeout must be a positive number of seconds", where)
+    for key in ("unpack_max_bytes", "unpack_max_members"):
+        if not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 1:
+            raise BadInput(f"[validation] {key} must be a whole number above 0, found {s[key]!r}", where)
     if not isinstance(s["freeze_allowed"], list) or not all(isinstance(t, str) for t in s["freeze_allowed"]):
         raise BadInput("[validation] freeze_allowed must be a list of commit types", where)
     for key in ("main_branch", "changelog"):

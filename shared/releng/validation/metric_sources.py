@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from releng import commits, documents, git, semver
+from releng import documents, git, semver
 from releng.errors import BadInput
 from releng.server.layout import HISTORY
 from releng.server.transport import Transport
+from releng.validation import release_graph
 
 ROLLBACK_LOG = "rollback_log.jsonl"  # at the server root (DESIGN.md), one line per rollback (rollback-release)
 _HOTFIX_REF = re.compile(r"(?:^|/)hotfix/")
@@ -116,28 +119,69 @@ def read_releases(repo: Path, prefix: str = "v", bug_types: tuple[str, ...] = ("
     """Final release tags oldest to newest with their ranges, the fix commits after each within the window, and
     a warning for each tag skipped (not `<prefix><SemVer>`) for the script to print.
 
-    A git process per release (its range, the commits after it), none per commit.
+    One `git log --all` (a fix on any branch counts), with the tags, their messages and the branches listed beside
+    it; every range, containment and window is answered from that graph (`releng.validation.release_graph`),
+    never by a git process per release: that grew with releases x history (issue 14).
     """
-    found = git.tags(repo, prefix)
-    finals = [t for t in found if not t.version.is_prerelease]
-    titles = _tag_titles(repo)
+    with ThreadPoolExecutor(1) as pool:  # waits for the listings on leaving: no thread left behind
+        listing = pool.submit(_listings, repo, prefix)
+        graph = release_graph.Graph(_while_releases(git.log(repo, ["--all"]), listing), bug_types)
+        found, titles, branches = listing.result()
+    warnings = list(found.warnings)
+    finals = []
+    for tag in found:
+        if tag.version.is_prerelease:
+            continue
+        if graph.commit(tag.commit) is None:
+            warnings.append(f"ignoring tag {tag.name!r}: it names no commit")
+        else:
+            finals.append(tag)
+    hotfix_branches = _hotfix_branches(graph, finals, branches)
     releases: list[Release] = []
     fixes: dict[str, list[Fix]] = {}
     previous: git.Tag | None = None
     for tag in finals:
-        revs = [f"refs/tags/{previous.name}..refs/tags/{tag.name}"] if previous else [f"refs/tags/{tag.name}"]
-        entries = list(git.log(repo, revs))
+        tip = graph.index[tag.commit]
+        members = graph.range(tip, graph.index[previous.commit] if previous else None)
+        title = titles.get(tag.name, "")
         signals: list[str] = []
         if tag.version.patch > 0:
-            signals.extend(_hotfix_signals(repo, tag, entries, titles.get(tag.name, "")))
+            if tag.name in hotfix_branches:
+                signals.append(f"on branch {hotfix_branches[tag.name]}")
+            merged = [c for c in members if c in graph.hotfix_merges]
+            if merged:
+                signals.append(f"merge: {graph.hotfix_merges[min(merged)]}")  # the newest, as git log lists it
+            if "hotfix" in title.lower():
+                signals.append("tag message says hotfix")
         releases.append(Release(
             tag=tag.name, version=str(tag.version), at=tag.timestamp, commit=tag.commit, annotated=tag.annotated,
-            title=titles.get(tag.name, ""), previous=str(previous.version) if previous else None,
-            commits=len(entries), first_commit_at=min((e.timestamp for e in entries), default=None),
-            hotfix_signals=tuple(signals)))
-        fixes[str(tag.version)] = _fixes_after(repo, tag, bug_types, bug_window_s)
+            title=title, previous=str(previous.version) if previous else None, commits=len(members),
+            first_commit_at=min((graph.times[c] for c in members), default=None), hotfix_signals=tuple(signals)))
+        fixes[str(tag.version)] = [Fix(graph.shas[c], graph.times[c], subject) for c, subject in
+                                   graph.fixes_after(tip, tag.timestamp, tag.timestamp + bug_window_s)]
         previous = tag
-    return releases, fixes, found.warnings
+    return releases, fixes, warnings
+
+
+def _listings(repo: Path, prefix: str) -> tuple[git.Tags, dict[str, str], list[tuple[str, str]]]:
+    """The release tags, every tag's message subject, and the hotfix branches (name, tip) in refname order."""
+    found = git.tags(repo, prefix)
+    out = git.run(repo, "for-each-ref", "--format=%(refname:strip=2)%00%(objectname)", "refs/heads/",
+                  "refs/remotes/")
+    branches = [(name, sha) for line in out.split("\n") for name, _, sha in [line.partition("\0")]
+                if name and _HOTFIX_REF.search(name)]
+    return found, _tag_titles(repo), branches
+
+
+def _while_releases(log: Generator[git.LogEntry, None, None], listing: Future[Any]) -> Iterator[git.LogEntry]:
+    """The log, stopped early (git killed) once the listing has come and holds no final release: nothing to
+    measure in the rest of a long history."""
+    for n, entry in enumerate(log):
+        if n % 1024 == 1023 and listing.done() and listing.exception() is None \
+                and not any(not t.version.is_prerelease for t in listing.result()[0]):
+            log.close()
+            return
+        yield entry
 
 
 def _tag_titles(repo: Path) -> dict[str, str]:
@@ -150,35 +194,25 @@ def _tag_titles(repo: Path) -> dict[str, str]:
     return titles
 
 
-def _hotfix_signals(repo: Path, tag: git.Tag, entries: list[git.LogEntry], title: str) -> list[str]:
-    signals = []
-    out = git.run(repo, "for-each-ref", f"--contains={tag.commit}", "--format=%(refname:strip=2)",
-                  "refs/heads/", "refs/remotes/")
-    core = str(tag.version.core)
-    # hotfix/1.2.2 cut from v1.2.1 contains v1.2.1 too: a branch named for another version is not this one's
-    branches = [b for b in out.split("\n") if b and _HOTFIX_REF.search(b)
-                and _VERSION_IN_NAME.findall(b) in ([], [core])]
-    if branches:
-        signals.append(f"on branch {branches[0]}")
-    merged = [commits.subject(e.message) for e in entries if e.is_merge and "hotfix/" in e.message]
-    if merged:
-        signals.append(f"merge: {merged[0]}")
-    if "hotfix" in title.lower():
-        signals.append("tag message says hotfix")
-    return signals
-
-
-def _fixes_after(repo: Path, tag: git.Tag, bug_types: tuple[str, ...], window_s: int) -> list[Fix]:
-    """Fix commits on any ref, not in `tag`, committed within the window after it."""
-    start, end = tag.timestamp, tag.timestamp + window_s
-    found = []
-    for e in git.log(repo, ["--all", f"^refs/tags/{tag.name}"], "--no-merges", f"--since=@{start - 1}"):
-        if not start <= e.timestamp <= end:
+def _hotfix_branches(graph: release_graph.Graph, finals: list[git.Tag],
+                     branches: list[tuple[str, str]]) -> dict[str, str]:
+    """Patch release tag -> the first hotfix branch (refname order) that contains it; a branch named for a
+    version is only that version's: hotfix/1.2.2, cut from v1.2.1, contains v1.2.1 too."""
+    patches = [t for t in finals if t.version.patch > 0]
+    out: dict[str, str] = {}
+    for name, sha in branches:
+        tip = graph.commit(sha)
+        if tip is None:
             continue
-        header = commits.HEADER.fullmatch(commits.subject(e.message))
-        if header is not None and header["type"].lower() in bug_types:
-            found.append(Fix(e.sha, e.timestamp, commits.subject(e.message)))
-    return found
+        named = _VERSION_IN_NAME.findall(name)
+        if len(named) > 1:
+            continue
+        candidates = [t for t in patches if t.name not in out and (not named or str(t.version.core) == named[0])]
+        inside = graph.reached(tip, {graph.index[t.commit] for t in candidates})
+        for t in candidates:
+            if graph.index[t.commit] in inside:
+                out[t.name] = name
+    return out
 
 
 # --- the update server ------------------------------------------------------------------------------------------
@@ -226,8 +260,9 @@ def _lines(t: Transport, rel: str) -> list[tuple[str, dict[str, Any]]]:
         where = f"{t.name}: {rel} line {n}"
         try:
             record = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadInput(f"corrupt log: not JSON ({e})", where) from None
+        except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+            reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+            raise BadInput(f"corrupt log: not JSON ({reason})", where) from None
         if not isinstance(record, dict):
             raise BadInput("corrupt log: a line must be a JSON object", where)
         out.append((where, record))

@@ -15,7 +15,7 @@ from releng import semver
 from releng.errors import BadInput
 
 if TYPE_CHECKING:
-    from releng import git
+    from releng import git, tag_history
 
 RELEASE_BUMPS = ("patch", "minor", "major")  # weakest first: the order a "next is ..." message lists them in
 DEFAULTS: dict[str, Any] = {  # the [versioning] settings
@@ -87,7 +87,7 @@ def next_version(current: semver.Version, kind: str, pre_id: str | None) -> semv
     return semver.bump(current, kind, pre_id)
 
 
-def current_version(full: semver.Version | None, core: semver.Version | None, last: git.Release | None,
+def current_version(full: semver.Version | None, core: semver.Version | None, last: tag_history.Release | None,
                     initial: str) -> semver.Version:
     """The version a bump starts from: the version files' (full, or numeric `core`), the last release tag's when
     the files agree with it or say nothing, else `initial`; BadInput when the files are behind the last tag."""
@@ -99,20 +99,51 @@ def current_version(full: semver.Version | None, core: semver.Version | None, la
     return current
 
 
-def decide(kind: str, current: semver.Version, last: git.Release | None, since: Iterable[git.LogEntry],
-           settings: dict[str, Any], pre_id: str | None = None) -> Decision:
+def decide(kind: str, current: semver.Version, last: tag_history.Release | None, since: Iterable[git.LogEntry],
+           settings: dict[str, Any], pre_id: str | None = None,
+           line: tuple[tag_history.Release | None, Iterable[git.LogEntry]] | None = None) -> Decision:
     """The bump `kind` (or "auto": the commits `since` the last release tag decide) applied to `current`.
 
-    The first release (no tag yet) is the configured initial_version, whatever the commits say.
+    The first release (no tag yet) is the configured initial_version, whatever the commits say. On a prerelease
+    line, `line` is the last final release and the commits since it (`promote`); None: `last` is final, or the
+    caller knows no more (then the last final is `last` if final, and the commits since it are `since`).
     """
     if kind != "auto":
         return Decision(kind, next_version(current, kind, pre_id), [])
+    since = list(since)
     inferred, counted = infer_bump(since, settings, current)
     if last is None:
         return Decision("initial", semver.parse(settings["initial_version"]), counted)
+    if current.is_prerelease:
+        final, since_final = line or ((None if last.version.is_prerelease else last), since)
+        return promote(current, final.version if final else None, since, since_final, settings, pre_id)
     if inferred is None:
         return Decision("auto", None, counted)
     return Decision(inferred, next_version(current, inferred, pre_id), counted)
+
+
+def promote(current: semver.Version, final: semver.Version | None, since: Iterable[git.LogEntry],
+            since_final: Iterable[git.LogEntry], settings: dict[str, Any], pre_id: str | None = None) -> Decision:
+    """`auto` on the prerelease line `current` (e.g. 25.0.0-beta.11), `final` the last final release before it.
+
+    The commits since `final` ask for a bump of it; where that lands on the line's core or below (the line was
+    opened for it, or further ahead by hand), the answer is the core: 25.0.0, also when the commits since the
+    prerelease itself are only chores. A bump past the core (a feat on a patch line) is that bump. With `pre_id`,
+    the next prerelease instead: of the line (beta.12, or rc.1 when the label moves on: nothing to release when it
+    does not and no commit since `current` asks for a release), or the first of the version past it.
+    """
+    inferred, counted = infer_bump(since_final, settings, final or current)
+    target = next_version(final, inferred, None) if final and inferred else current.core
+    if pre_id is None:
+        return Decision("release", current.core, counted) if target <= current.core else \
+            Decision(inferred or "release", target, counted)
+    if target > current.core:
+        return Decision(inferred or "prerelease", semver.Version(target.major, target.minor, target.patch,
+                                                                  (pre_id, 1)), counted)
+    news, counted = infer_bump(since, settings, current)
+    if news is None and pre_id == current.prerelease[0]:
+        return Decision("auto", None, counted)
+    return Decision("prerelease", semver.bump(current, "prerelease", pre_id), counted)
 
 
 def next_releases(last: semver.Version, *, hotfix: bool = False) -> list[semver.Version]:

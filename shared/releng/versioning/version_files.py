@@ -103,13 +103,25 @@ def _guess_format(path: str) -> str:
     }.get(Path(path).suffix, "")
 
 
-def read_text(repo: Path, spec: Spec) -> str:
-    path = repo / spec.path
+def path_of(repo: Path, spec: Spec, where: str = "config") -> Path:
+    """Where the file is: inside `repo`, symlinks followed, or BadInput naming the key (`where`: the config)."""
+    from releng import config
+
+    return config.repo_path(repo, spec.path, "[[versioning.files]] path", where)
+
+
+def read_text(repo: Path, spec: Spec, where: str = "config") -> str:
+    """The file's text; BadInput when it is missing, not UTF-8, not a regular file, or resolves outside `repo`."""
+    from releng import config, files
+
+    path = path_of(repo, spec, where)
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        return files.read_capped(path, config.CONFIG_CAP, "version file").decode("utf-8")
+    except files.Missing:
         raise BadInput("version file not found", spec.path) from None
-    except (OSError, UnicodeDecodeError) as e:
+    except BadInput as e:
+        raise BadInput(e.what, spec.path) from None
+    except UnicodeDecodeError as e:
         raise BadInput(f"cannot read version file: {e}", spec.path) from None
 
 
@@ -234,12 +246,12 @@ def _header_rewrite(spec: Spec, text: str, version: semver.Version, build: int) 
 
 def _json_locate(spec: Spec, text: str) -> tuple[str, re.Match[str]]:
     key = spec.options.get("key", "version")
+    from releng import documents
+
+    node: Any = documents.parse_json(text, spec.path)
     try:
-        node: Any = json.loads(text)
         for part in key.split("."):
             node = node[int(part)] if isinstance(node, list) else node[part]
-    except json.JSONDecodeError as e:
-        raise BadInput(f"malformed JSON: {e.msg} at line {e.lineno}", spec.path) from None
     except (KeyError, IndexError, ValueError, TypeError):
         raise BadInput(f"no key {key!r}", spec.path) from None
     if not isinstance(node, str):
