@@ -6,9 +6,10 @@
   gen-changelog --full            regenerate the whole file from every tag
   gen-changelog --json            also print the releng/changes document (entries per version)
 
-changelog_config.yml maps commit types and footers to categories. Breaking changes come first; merge commits are
-left out, not their branches' commits; a revert and what it reverts cancel out within a release; `Changelog: text`
-replaces the subject (`skip` drops it); prereleases fold into their release. build/release/version.json, if there,
+changelog_config.yml maps commit types and footers to categories, always in Keep a Changelog's order; breaking
+changes come first in their category; merge commits are left out, not their branches' commits; a revert and what it
+reverts cancel out within a release (any form: git's, `revert:`, `revert(scope):`); `Changelog: text` replaces the
+subject (`skip` drops it); prereleases fold into their release. build/release/version.json, if there,
 names the default --version. Every section a run doesn't regenerate is kept byte for byte.
 """
 
