@@ -25,6 +25,22 @@ from releng.server.transport import Upload
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "plugin"
 
 
+def null_device(path: Path) -> Path:
+    """A character device with /dev/null's numbers at `path` (a temp dir, never the real /dev/null); skips the
+    test where device nodes cannot be made or opened (not root, a nodev mount)."""
+    import os
+    import stat
+
+    import pytest
+
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        path.open("wb").close()
+    except OSError:
+        pytest.skip("cannot make or open a device node here (not root, or a nodev mount)")
+    return path
+
+
 def copy_plugin(dest: Path, changelog: str | None = None) -> Path:
     """A copy of examples/plugin at `dest`, without any build output the checkout may hold (every test builds from
     source), and with `changelog` as its CHANGELOG.md when given; returns `dest`."""

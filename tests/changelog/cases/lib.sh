@@ -21,3 +21,12 @@ merge() {
     _date="$((1704067200 + _n * 86400)) +0000"
     GIT_AUTHOR_DATE="$_date" GIT_COMMITTER_DATE="$_date" git merge -q --no-ff --no-edit "$1"
 }
+
+# m 'MESSAGE': a commit whose message is printf's MESSAGE (\r\n, blank lines) kept byte for byte (no cleanup)
+m() {
+    local file
+    file="$(mktemp)"
+    printf "$1" > "$file"
+    c --cleanup=verbatim -F "$file"
+    rm -f "$file"
+}

@@ -1,9 +1,6 @@
 # A breaking-change note of several paragraphs, with a list and code fences (CRLF or LF), is nested under its entry
 # as Markdown; a one-paragraph note stays on the entry's line.
 . "$(dirname "$0")/../lib.sh"
-m() { printf "$1" > "$TMPDIR_MSG"; c --cleanup=verbatim -F "$TMPDIR_MSG"; }
-TMPDIR_MSG="$(mktemp)"
-trap 'rm -f "$TMPDIR_MSG"' EXIT
 c -m "feat: start"
 t v1.0.0
 m 'feat(config)!: read the settings from one file\r\n\r\nBREAKING CHANGE: the settings moved to settings.json.\r\n\r\nMove them over:\r\n\r\n- run the migration once\r\n- delete the old folder\r\n\r\n```json\r\n{\r\n  "gain": 0.5,\r\n\r\n  "ceiling": -0.1\r\n}\r\n```\r\n\r\nCloses #12\r\n'

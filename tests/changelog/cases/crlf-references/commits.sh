@@ -1,8 +1,5 @@
 # Every issue on Closes/Fixes/Resolves/Refs lines, whatever the separators, in CRLF bodies as in LF ones.
 . "$(dirname "$0")/../lib.sh"
-m() { printf "$1" > "$TMPDIR_MSG"; c --cleanup=verbatim -F "$TMPDIR_MSG"; }
-TMPDIR_MSG="$(mktemp)"
-trap 'rm -f "$TMPDIR_MSG"' EXIT
 c -m "feat: start"
 t v1.0.0
 m 'fix: keep the cursor on reload\r\n\r\nresolves #289\r\n'
