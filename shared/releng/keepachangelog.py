@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from releng import semver
+from releng import files, semver
 from releng.errors import BadInput
 
 PREAMBLE = """\
@@ -102,13 +102,16 @@ def parse(text: str, where: str = "CHANGELOG.md", unreleased: str = "Unreleased"
     return Changelog(preamble, tuple(sections), links)
 
 
+MAX_BYTES = 64 << 20  # a changelog of 100,000 releases is a few MiB; more is not a changelog
+
+
 def read(path: Path, unreleased: str = "Unreleased", sections: bool = True) -> tuple[str | None, Changelog]:
     """A changelog file's text (None when there is none) and, if `sections`, its sections; BadInput when unreadable."""
-    try:
-        text = path.read_bytes().decode("utf-8")  # bytes: \r\n stays as it is
-    except FileNotFoundError:
+    try:  # bytes: \r\n stays as it is; capped, and a FIFO or device named as the changelog is refused
+        text = files.read_capped(path, MAX_BYTES, "changelog").decode("utf-8")
+    except files.Missing:
         return None, EMPTY
-    except (OSError, UnicodeDecodeError) as e:
+    except UnicodeDecodeError as e:
         raise BadInput(f"cannot read the changelog: {e}", str(path)) from None
     return text, parse(text, str(path), unreleased) if sections else EMPTY
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keepachangelog as pypi_keepachangelog
 import pytest
 from releng import keepachangelog, semver
@@ -172,3 +174,15 @@ def test_read(tmp_path):
     (tmp_path / "ok.md").write_bytes(b"# C\r\n\r\n## [Unreleased]\r\n")
     text, log = keepachangelog.read(tmp_path / "ok.md")
     assert text == "# C\r\n\r\n## [Unreleased]\r\n" and log.sections[0].text == "## [Unreleased]\r\n"
+
+
+def test_read_caps_the_size_and_refuses_a_fifo(tmp_path, monkeypatch):
+    """A changelog is read with a cap (issue 12 #8): a huge file or a FIFO named as CHANGELOG.md is one clear error,
+    not a MemoryError or a hang."""
+    monkeypatch.setattr(keepachangelog, "MAX_BYTES", 100)
+    (tmp_path / "big.md").write_bytes(b"# C\n" + b"x" * 200)
+    with pytest.raises(BadInput, match="changelog is larger than 100 bytes"):
+        keepachangelog.read(tmp_path / "big.md")
+    os.mkfifo(tmp_path / "fifo.md")
+    with pytest.raises(BadInput, match="changelog"):
+        keepachangelog.read(tmp_path / "fifo.md")
