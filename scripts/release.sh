@@ -39,6 +39,11 @@ Options:
 
 Exit status: that of the first step that fails (1: a negative answer, e.g. nothing to release or a blocking gate
 failed; 2: bad input; 3: internal error). docs/release-cycle.md explains when to run what.
+
+Recovery: when a step after the tag fails before anything was published (a compile error, a failing test or
+gate), this script removes the release commit and the tag it made itself (git tag -d, git reset --keep to the
+commit it started from) and says so: fix the cause and rerun. Nothing is pushed by this script; once
+publish-release has run, nothing is undone (roll back with rollback-release instead).
 EOF
 }
 
@@ -92,10 +97,13 @@ for p in "${promotions[@]}"; do
 done
 [ "$hotfix" = 0 ] || [ -z "$pre_id" ] || die "--hotfix and --pre-id contradict each other"
 cd "$repo"
-if [ "$tagged" = 1 ]; then
-    version="$(git describe --tags --exact-match --match 'v[0-9]*' HEAD 2>/dev/null)" \
-        || die "--tagged: HEAD carries no release tag"
-    version="${version#v}"
+if [ "$tagged" = 1 ]; then   # any tag prefix ([versioning] tag_prefix): v1.2.3, nebula-1.2.3
+    version=""
+    for tag in $(git tag --points-at HEAD); do
+        candidate="${tag#"${tag%%[0-9]*}"}"
+        if semver-tool valid "$candidate" 2>/dev/null; then version="$candidate"; break; fi
+    done
+    [ -n "$version" ] || die "--tagged: HEAD carries no release tag"
 fi
 mkdir -p "$out"
 
@@ -109,17 +117,52 @@ profile=release
 [ -z "$pre_id" ] || profile=rc
 [ "$hotfix" = 0 ] || profile=hotfix
 
+# What this run made locally, undone when a later step fails before anything is published (issue 13: a compile
+# error left the tag on a commit that does not build).
+made_tag="" made_commit="" started_at="" published=0
+undo() {
+    local code=$?
+    [ "$code" != 0 ] && [ -n "$made_tag" ] && [ "$published" = 0 ] || return 0
+    trap - EXIT
+    if [ "$(git rev-parse HEAD)" = "$made_commit" ] \
+        && [ "$(git rev-parse -q --verify "refs/tags/$made_tag^{commit}")" = "$made_commit" ]; then
+        git tag -d "$made_tag" >/dev/null
+        if git reset -q --keep "$started_at"; then
+            printf 'release.sh: a step failed before anything was published: removed the tag %s and the release commit %s made by this run (HEAD is back at %s); fix the cause and rerun\n' \
+                "$made_tag" "${made_commit:0:12}" "${started_at:0:12}" >&2
+        else
+            printf 'release.sh: a step failed: removed the tag %s; the release commit %s stays (local changes in its files): git reset --keep %s once they are saved\n' \
+                "$made_tag" "${made_commit:0:12}" "${started_at:0:12}" >&2
+        fi
+    else
+        printf 'release.sh: a step failed, and HEAD or %s moved since this run made them: nothing undone; remove them by hand (git tag -d %s; git reset --keep %s)\n' \
+            "$made_tag" "$made_tag" "${started_at:0:12}" >&2
+    fi
+    exit "$code"
+}
+trap undo EXIT
+
 if [ "$tagged" = 0 ]; then
     step "bump-version ${bump_args[*]} --dry-run: decide the version"
+    set +e
     bump-version "${bump_args[@]}" --dry-run -q --out "$out/version.json"
+    code=$?
+    set -e
+    if [ "$code" = 1 ]; then   # bump-version said why on stderr (even with -q): nothing since the last tag
+        step "Nothing releasable: no feat, fix or breaking commit since the last release tag; nothing changed"
+        exit 1
+    fi
+    [ "$code" = 0 ] || exit "$code"
 
     step "gen-changelog: the notes of that version into CHANGELOG.md"
     gen-changelog --version-file "$out/version.json" --out "$out/changes.json"
     echo "  $repo/CHANGELOG.md and $out/changes.json" >&2
 
     step "bump-version ${bump_args[*]} --commit --tag: rewrite the version files, commit, tag"
+    started_at="$(git rev-parse HEAD)"
     version="$(bump-version "${bump_args[@]}" --commit --tag --include CHANGELOG.md --out "$out/version.json")"
-    echo "  v$version; document: $out/version.json" >&2
+    made_tag="$(field "$out/version.json" tag)" made_commit="$(field "$out/version.json" commit)"
+    echo "  $made_tag; document: $out/version.json (undone by this script if a later step fails)" >&2
     if [ "$tag_only" = 1 ]; then
         step "Tagged v$version. Push it (git push --follow-tags); CI builds, validates and publishes to dev"
         exit 0
@@ -156,6 +199,7 @@ if [ "$publish" = 0 ]; then
 fi
 
 step "publish-release --channel dev: upload to every update server, sign the dev manifest"
+published=1   # from here on a failure undoes nothing: the release may be on a server
 publish-release --servers "$servers" --artifacts "$dist/artifacts.json" --changes "$out/changes.json" \
     --channel dev "${key_args[@]}" --out "$out/publish.json"
 echo "  document: $out/publish.json" >&2

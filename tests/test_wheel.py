@@ -27,7 +27,7 @@ def test_wheel_holds_only_releng_with_the_scripts_and_schemas(wheel):
     for folder in ("versioning", "changelog"):
         assert f"releng/_scripts/{folder}/" in {n.rsplit("/", 1)[0] + "/" for n in names}, folder
     assert "releng/schemas/version.schema.json" in names
-    assert "releng/_scripts/versioning/compatibility_matrix.json" in names
+    assert "releng/_scripts/packaging/package_contents.toml" in names  # the generic contents manifest
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
 
 
@@ -46,7 +46,8 @@ def test_console_scripts_work_from_a_fresh_venv(wheel, tmp_path):
         assert done.returncode == 0 and done.stdout.startswith(f"usage: {command}"), (command, done.stderr)
     assert subprocess.run([str(bin_ / "semver-tool"), "valid", "1.2.3"], cwd=outside).returncode == 0
     check = subprocess.run([str(bin_ / "check-compat"), "validate"], cwd=outside, capture_output=True, text=True)
-    assert check.returncode == 0, check.stderr  # the shipped matrix is found inside the wheel
+    assert check.returncode == 2 and "no compatibility matrix" in check.stderr  # never the sample's (issue 13)
+    assert (bin_ / "releng-release").exists() and (bin_ / "init-project").exists()
     probe = ("import importlib.util as u, packaging.version, sysconfig; "
              "print(all(u.find_spec(n) is None for n in ('versioning', 'changelog', 'shared', 'distribution')), "
              "packaging.__file__.startswith(sysconfig.get_paths()['purelib']))")

@@ -481,3 +481,33 @@ class LoggingTransport(LocalTransport):
     def rmdir(self, rel: str) -> None:
         self.calls.append(("rmdir", rel))
         super().rmdir(rel)
+
+
+NEBULA_FILES = {  # a plugin repository that is not examples/plugin (issue 13): other names, no presets, build 8
+    "CMakeLists.txt": "cmake_minimum_required(VERSION 3.20)\nproject(nebula-synth VERSION 0.3.0 LANGUAGES CXX)\n"
+                      "add_executable(nebula-synth src/main.cpp)\ninstall(TARGETS nebula-synth DESTINATION bin)\n"
+                      "install(FILES LICENSE DESTINATION share/doc/nebula-synth)\n"
+                      "enable_testing()\nadd_test(NAME prints-its-version COMMAND nebula-synth --version)\n",
+    "src/main.cpp": '#include "nebula_version.hpp"\n#include <cstdio>\n'
+                    "int main() { std::puts(NEBULA_VERSION_STRING); }\n",
+    "src/nebula_version.hpp": "#pragma once\n#define NEBULA_VERSION_MAJOR 0\n#define NEBULA_VERSION_MINOR 3\n"
+                              "#define NEBULA_VERSION_PATCH 0\n#define NEBULA_VERSION_STRING \"0.3.0\"\n",
+    "mac/Info.plist": "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\">\n<dict>\n"
+                      "\t<key>CFBundleShortVersionString</key>\n\t<string>0.3.0</string>\n"
+                      "\t<key>CFBundleVersion</key>\n\t<string>8</string>\n\t<key>AudioComponents</key>\n\t<array>\n"
+                      "\t\t<dict>\n\t\t\t<key>version</key>\n\t\t\t<integer>768</integer>\n\t\t</dict>\n\t</array>\n"
+                      "</dict>\n</plist>\n",
+    "win/nebula.rc": "1 VERSIONINFO\n FILEVERSION 0,3,0,8\n PRODUCTVERSION 0,3,0,8\nBEGIN\n  BLOCK \"StringFileInfo\"\n"
+                     "  BEGIN\n    BLOCK \"040904b0\"\n    BEGIN\n      VALUE \"FileVersion\", \"0.3.0.8\"\n"
+                     "      VALUE \"ProductVersion\", \"0.3.0\"\n    END\n  END\nEND\n",
+    "LICENSE": "MIT License\n",
+}
+
+
+def write_nebula(root: Path) -> Path:
+    """The files of the nebula-synth plugin at `root` (no releng config: init-project writes one)."""
+    for name, text in NEBULA_FILES.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root

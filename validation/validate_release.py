@@ -15,7 +15,7 @@ report, the user-facing message). Every gate runs and is reported even when earl
 Inputs: the repository (--repo), its releng.toml ([versioning], [packaging], [validation]), the artifacts
 document in --dist (default dist/artifacts.json), the version document (--version-file, default
 build/release/version.json when present), the compatibility matrix ([validation] compatibility_matrix, else
-versioning/compatibility_matrix.json of the repository, else check-compat's), a JUnit report (--junit).
+versioning/compatibility_matrix.json of the repository; never another project's), a JUnit report (--junit).
 Prints a table; writes the releng/validation document to build/release/validation.json (or --out; --json
 prints it). Exit 0 when no blocking gate failed, 1 when one did, 2 on bad input (a missing or corrupt document,
 named).
@@ -39,8 +39,7 @@ from releng.validation import checklist, gates
 from releng.versioning import compatibility
 
 HERE = Path(__file__).resolve().parent
-SHIPPED_MATRIX = HERE.parent / "versioning" / "compatibility_matrix.json"  # check-compat's default
-SHIPPED_CONTENTS = HERE.parent / "packaging" / "package_contents.toml"  # build-package's default
+SHIPPED_CONTENTS = HERE.parent / "packaging" / "package_contents.toml"  # build-package's generic default
 SYMBOLS = {"pass": "pass", "fail": "FAIL", "warn": "warn", "skip": "skip"}
 COLORS = {"pass": "32", "fail": "31;1", "warn": "33", "skip": "2"}
 
@@ -48,9 +47,8 @@ COLORS = {"pass": "32", "fail": "31;1", "warn": "33", "skip": "2"}
 def _matrix(repo: Path, configured: str | None, where: str) -> tuple[str, dict[str, Any]] | None:
     if configured:
         path = config.repo_path(repo, configured, "[validation] compatibility_matrix", where)
-    else:
-        path = next((p for p in (repo / "versioning" / "compatibility_matrix.json", SHIPPED_MATRIX) if p.is_file()),
-                    SHIPPED_MATRIX)
+    else:  # the project's own or none: never another project's (issue 13)
+        path = repo / "versioning" / "compatibility_matrix.json"
         if not path.is_file():
             return None
     doc, _ = compatibility.load(path)

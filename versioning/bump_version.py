@@ -82,6 +82,7 @@ def _run(args: argparse.Namespace, started: list[tag_history.HistoryQuery] | Non
     from releng import commits, times  # noqa: F401 - while git works; commits is used by bump.decide
     from releng.versioning import bump, version_files
 
+    bump.require_files(settings, None if where == "defaults" else where, repo)
     specs = [version_files.Spec.from_config(e, where) for e in settings["files"]]
     _check_repository(repo, args, probes)
     texts = {s.path: version_files.read_text(repo, s, where) for s in specs}  # each inside the repository
@@ -96,7 +97,7 @@ def _run(args: argparse.Namespace, started: list[tag_history.HistoryQuery] | Non
     kind, new, counted = bump.decide(args.kind, current, last, history.since, settings, args.pre_id, line)
     if new is None:
         cli.info(args, f"nothing releasable since {last.name if last else 'the start'}: no feat, fix or breaking "
-                 "commits")
+                 "commits", level=-1)  # the answer, not progress: shown with -q too (issue 13), hidden by -qq
         return cli.NEGATIVE
     if f"{prefix}{new}" in history.tags:
         raise BadInput(f"tag {prefix}{new} already exists")

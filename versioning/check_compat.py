@@ -8,9 +8,13 @@ platform, tested hosts, and the preset and project-state formats each release re
                                         releases tested in the host (at V or newer); 1 if none
   check-compat render [--check]         write the matrix's .md (--check: exit 1 if stale)
   check-compat show 1.0.0 [--json]      one release's entry
+  check-compat add 1.1.0                a new entry for 1.1.0 (today), platforms and formats of the newest
+                                        one, no tested host yet: fill them in before the release
 
---matrix FILE defaults to the compatibility_matrix.json beside this script. Its shape is
-documented in shared/releng/schemas/compatibility.schema.json.
+--matrix FILE defaults to the project's own: [validation] compatibility_matrix in the releng config of the
+repository around the working directory, else its versioning/compatibility_matrix.json; no other project's matrix
+is ever a default (issue 13). Its shape is documented in shared/releng/schemas/compatibility.schema.json; the
+sample plugin's is examples/plugin/versioning/compatibility_matrix.json.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from releng.errors import BadInput
 from releng.versioning import compatibility
 from releng.versioning.compatibility import FILE_FORMATS, OS_NAMES, Entry, dotted, find, listing, version
 
-DEFAULT_MATRIX = Path(__file__).with_name("compatibility_matrix.json")
 TITLES = {"windows": "Windows", "macos": "macOS", "linux": "Linux"}
 
 
@@ -185,9 +188,35 @@ def _answer(args: argparse.Namespace, doc: Entry, releases: list[Entry]) -> tupl
     return int(not found), _dump(body) if args.json else text
 
 
+def add(doc: Entry, releases: Sequence[Entry], new: str, date: str) -> Entry:
+    """The matrix with an entry for `new` after the newest one, copied from it but claiming no tested host."""
+    import copy
+
+    from releng import semver
+
+    target = semver.parse(new, "command line")
+    if any(version(e) == target for e in releases):
+        raise BadInput(f"the matrix already lists {new}", "command line")
+    if target <= version(releases[-1]):
+        raise BadInput(f"{new} is not newer than the newest entry, {releases[-1]['version']}", "command line")
+    entry = copy.deepcopy(releases[-1])
+    entry.update(version=str(target), date=date, hosts=[], migration_notes=[])
+    return {**doc, "releases": [*doc["releases"], entry]}
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.matrix is None:
+        args.matrix = str(compatibility.project_matrix(Path.cwd()))
     path = Path(args.matrix)
     doc, releases = compatibility.load(path)
+    if args.command == "add":
+        from releng import times
+
+        updated = add(doc, releases, args.release, args.date or times.now_text()[:10])
+        compatibility.validate(updated)
+        documents.write_text_atomic(path, json.dumps(updated, indent=2, ensure_ascii=False) + "\n")
+        cli.info(args, f"added {args.release} to {path}: fill in its hosts and formats")
+        return 0
     if args.command == "validate":
         cli.info(args, f"ok: {len(releases)} releases, newest {releases[-1]['version']} ({path})")
         return 0
@@ -216,8 +245,8 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser(__doc__, prog="check-compat")
     base = argparse.ArgumentParser(add_help=False)
-    base.add_argument("--matrix", metavar="FILE", default=str(DEFAULT_MATRIX),
-                      help="the matrix (default: compatibility_matrix.json beside the script)")
+    base.add_argument("--matrix", metavar="FILE",
+                      help="the matrix (default: [validation] compatibility_matrix of this repository's config)")
     js = argparse.ArgumentParser(add_help=False, parents=[base])
     cli.add_output(js, "the result as JSON", out=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -244,6 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="exit 1 if FILE differs from the rendering")
     p = sub.add_parser("show", parents=[js], help="one release's entry")
     p.add_argument("release")
+    p = sub.add_parser("add", parents=[base], help="a new release's entry, copied from the newest",
+                       description="Append RELEASE (newer than every entry) with the newest entry's platforms "
+                       "and formats, no tested host and no migration note; written atomically.")
+    p.add_argument("release")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="its date (default: today, UTC)")
     return cli.run(_run, parser.parse_args(argv))
 
 

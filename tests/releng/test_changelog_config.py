@@ -108,9 +108,23 @@ def test_bad_yaml_file_is_bad_input(git_repo, text):
         settings.load(git_repo.path)
 
 
-def test_unknown_keys_pass_through(git_repo):
-    git_repo.write("releng.toml", '[changelog_config]\nnew_feature = {a = 1}\n')
-    assert settings.load(git_repo.path)["new_feature"] == {"a": 1}
+@pytest.mark.parametrize(("text", "message"), [
+    ('[changelog_config]\nnew_feature = {a = 1}\n', "unknown key 'new_feature' in changelog_config"),
+    ('[changelog_config.lint]\nmax_header_lenght = 72\n', "(did you mean 'max_header_length'?)"),
+    ('[changelog_config.changelog]\nbreaking_lable = "!"\n', "(did you mean 'breaking_label'?)"),
+])
+def test_unknown_keys_are_refused_with_the_nearest_name(git_repo, text, message):
+    """Issue 13: a typo was ignored and the default silently applied."""
+    git_repo.write("releng.toml", text)
+    with pytest.raises(BadInput) as info:
+        settings.load(git_repo.path)
+    assert message in str(info.value)
+
+
+def test_types_and_footers_stay_free_form(git_repo):
+    git_repo.write("releng.toml", '[changelog_config.types]\nwip = "Changed"\n'
+                                  '[changelog_config.footers]\nX = "Added"\n')
+    assert settings.load(git_repo.path)["types"]["wip"] == "Changed"
 
 
 # --- the cache ---------------------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_unreadable_config(repo: Path) -> None:
     ("text", "expected"),
     [
         ("[tool]\nother = 1\n# [tool.releng] is documented elsewhere\n", {}),  # found by text, empty by value
-        ('[tool.releng]\n[tool.releng.changelog]\ntitle = "T"\n', {"changelog": {"title": "T"}}),
+        ('[tool.releng]\n[tool.releng.project]\nname = "T"\n', {"project": {"name": "T"}}),
     ],
 )
 def test_pyproject_shapes(repo: Path, text: str, expected: dict[str, object]) -> None:
@@ -164,10 +164,10 @@ def test_merged_table_replaced_by_scalar() -> None:
 
 
 def test_merged_over_loaded_file(repo: Path) -> None:
-    (repo / "releng.toml").write_text('[versioning]\ntag_prefix = "rel-"\n[versioning.bump]\ncommit = false\n')
-    defaults = {"versioning": {"tag_prefix": "v", "bump": {"commit": True, "pre_id": "rc"}}}
+    (repo / "releng.toml").write_text('[packaging]\nname = "rel"\n[packaging.levels]\nzip = 9\n')
+    defaults = {"packaging": {"name": "x", "levels": {"zip": 6, "tar.gz": 6}}}
     assert config.merged(defaults, config.load(repo)) == {
-        "versioning": {"tag_prefix": "rel-", "bump": {"commit": False, "pre_id": "rc"}}}
+        "packaging": {"name": "rel", "levels": {"zip": 9, "tar.gz": 6}}}
 
 
 def test_section() -> None:
@@ -236,3 +236,49 @@ def test_check_keys_names_the_nearest_valid_key() -> None:
         config.check_keys({"tag_prefx": "v"}, ["tag_prefix", "files"], "[versioning]", "releng.toml")
     with pytest.raises(BadInput, match=r"unknown key 'zzz' in \[x\] \(known: a, b\)"):
         config.check_keys({"zzz": 1}, ["a", "b"], "[x]", "here")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[versioning.file]]\npath = "v.txt"\n', r"unknown key 'file' in \[versioning\] \(did you mean 'files'\?\)"),
+        ('[versioning]\ntag_prefx = "v"\n', r"'tag_prefx' in \[versioning\] \(did you mean 'tag_prefix'\?\)"),
+        ('[versoning]\ntag_prefix = "v"\n', r"'versoning' in the releng config \(did you mean 'versioning'"),
+        ('[project]\nnmae = "x"\n', r"'nmae' in \[project\] \(did you mean 'name'\?\)"),
+        ('[packaging]\nmaintaner = "a <a@b>"\n', r"did you mean 'maintainer'\?"),
+        ('[packaging.formats]\nlinuxx = ["deb"]\n', r"'linuxx' in \[packaging.formats\] \(did you mean 'linux'"),
+        ('[validation]\ncompatibility_matirx = "m.json"\n', r"did you mean 'compatibility_matrix'\?"),
+        ('[metrics]\nbug_window = 3\n', r"did you mean 'bug_window_days'\?"),
+        ('[project]\nname = "x"\nproject = 3\n', r"unknown key 'project' in \[project\]"),
+    ],
+)
+def test_every_unknown_table_and_key_is_refused_with_the_nearest_name(repo: Path, text: str, message: str) -> None:
+    (repo / "releng.toml").write_text(text)
+    with pytest.raises(BadInput, match=message) as info:
+        config.load(repo)
+    assert info.value.where == str(repo / "releng.toml")
+
+
+def test_unknown_keys_under_tool_releng_are_refused_too(repo: Path) -> None:
+    (repo / "pyproject.toml").write_text('[tool.releng.versioning]\ntag_prefx = "v"\n')
+    with pytest.raises(BadInput, match=r"in \[tool.releng.versioning\] \(did you mean 'tag_prefix'"):
+        config.load(repo)
+
+
+def test_the_key_list_holds_every_default_of_every_area() -> None:
+    """An area that adds a setting to its DEFAULTS must list it in config.TABLES, or its own key is refused."""
+    import importlib.util
+
+    from releng.validation import checklist
+    from releng.versioning import bump
+
+    root = Path(__file__).resolve().parents[2]
+    found = {"versioning": set(bump.DEFAULTS), "validation": set(checklist.DEFAULTS)}
+    for table, script in (("packaging", "packaging/build_package.py"), ("metrics", "validation/release_metrics.py")):
+        spec = importlib.util.spec_from_file_location(f"_keys_{table}", root / script)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        found[table] = set(module.DEFAULTS)
+    for table, keys in found.items():
+        assert keys <= config.TABLES[table], (table, keys - config.TABLES[table])

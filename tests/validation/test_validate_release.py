@@ -50,7 +50,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     src = copy_plugin(base / "plugin", CHANGELOG)
     (src / "check_presets.py").write_text(CHECK_PRESETS)
     (src / "compat").mkdir()
-    shutil.copy(ROOT / "versioning" / "compatibility_matrix.json", src / "compat" / "matrix.json")
+    shutil.copy(ROOT / "examples" / "plugin" / "versioning" / "compatibility_matrix.json", src / "compat" / "matrix.json")
     with (src / "releng.toml").open("a") as f:
         f.write(f'\n[validation]\ntest_command = ["{sys.executable}", "check_presets.py"]\n'
                 'compatibility_matrix = "compat/matrix.json"\n')
@@ -548,7 +548,7 @@ def test_a_signature_that_is_a_device_or_a_fifo_fails_the_gate_without_hanging(r
     ('changelog = "../outside-ver.txt"', "[validation] changelog"),
     ('compatibility_matrix = "link-ver.txt"', "[validation] compatibility_matrix"),
     ('public_key = "../outside-ver.txt"', "[validation] public_key"),
-    ('\n[packaging]\ncontents = "link-ver.txt"\n', "[packaging] contents"),
+    ('\n[packaging.levels]\n', "[packaging] contents"),  # the example's own [packaging] contents, redirected
 ])
 def test_a_configured_path_outside_the_repository_is_bad_input(repo, validate, tmp_path, extra, key):
     """Every configured path must resolve inside the repository, symlinks included: exit 2 naming the key."""
@@ -556,6 +556,8 @@ def test_a_configured_path_outside_the_repository_is_bad_input(repo, validate, t
     outside.write_text('{"version": "0.1.1"}\n')
     (repo / "link-ver.txt").symlink_to(outside)
     cfg = (repo / "releng.toml").read_text().replace('compatibility_matrix = "compat/matrix.json"\n', "")
+    if key == "[packaging] contents":
+        cfg = cfg.replace('contents = "package_contents.toml"', 'contents = "link-ver.txt"')
     (tmp_path / "releng.toml").write_text(cfg + extra + "\n")  # [validation] is its last table
     code, doc, _, err = validate(repo, "--config", str(tmp_path / "releng.toml"))
     assert code == 2 and doc is None and len(err.strip().splitlines()) == 1

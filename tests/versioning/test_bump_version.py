@@ -167,7 +167,11 @@ def test_build_number_grows_across_branches(plugin_repo, capsys):
 
 def test_first_release_without_tags_is_the_initial_version(make_repo, capsys):
     repo = make_repo("fresh")
-    repo.commit("feat: first")
+    (repo.path / "VERSION").write_text("0.0.0\n")
+    (repo.path / "releng.toml").write_text('[[versioning.files]]\npath = "VERSION"\nformat = "regex"\n'
+                                          'pattern = "^(?P<version>.+)$"\n')
+    repo.git("add", "-A")
+    repo.commit("feat: first", allow_empty=False)
     assert bump(repo, "auto") == 0
     assert capsys.readouterr().out == "0.1.0\n"
     assert version_doc(repo)["bump"] == "initial"
@@ -197,7 +201,30 @@ def test_refuses_files_out_of_sync(plugin_repo, capsys):
     h.write_text(h.read_text().replace('STRING "0.1.0"', 'STRING "0.1.1"'))
     plugin_repo.git("commit", "-qam", "fix: hand edit")
     err = _refused(plugin_repo, capsys, "patch")
-    assert "version files disagree: include/audiolab/version.h says 0.1.1, plugin.json says 0.1.0" in err
+    assert ("AUDIOLAB_GAIN_VERSION_STRING says 0.1.1, where AUDIOLAB_GAIN_VERSION_MAJOR/_MINOR/_PATCH and the other "
+            "version files say 0.1.0 (include/audiolab/version.h)") in err
+    assert err.count("include/audiolab/version.h") == 1  # issue 13: a file is named once
+
+
+def test_a_drifted_field_is_blamed_not_the_one_that_agrees(plugin_repo, capsys):
+    """Issue 13: CFBundleShortVersionString edited alone was blamed on the AudioUnit integer."""
+    plist = plugin_repo.path / "resources/Info.plist"
+    plist.write_text(plist.read_text().replace("<string>0.1.0</string>", "<string>0.1.2</string>", 1))
+    plugin_repo.git("commit", "-qam", "fix: hand edit")
+    err = _refused(plugin_repo, capsys, "patch")
+    assert "CFBundleShortVersionString says 0.1.2, where AudioComponents version 256 and the other version files " \
+           "say 0.1.0 (resources/Info.plist)" in err
+
+
+def test_a_file_alone_that_disagrees_with_itself_names_both_fields_once(make_repo, capsys):
+    repo = make_repo("solo")
+    repo.write("v.h", "#define SOLO_MAJOR 1\n#define SOLO_MINOR 2\n#define SOLO_PATCH 3\n"
+                      "#define SOLO_STRING \"1.2.4\"\n")
+    repo.write("releng.toml", '[[versioning.files]]\npath = "v.h"\nformat = "c-header"\nmacro_prefix = "SOLO"\n')
+    repo.git("add", "-A")
+    repo.commit("feat: solo", allow_empty=False)
+    err = _refused(repo, capsys, "patch")
+    assert "the file disagrees with itself: SOLO_STRING says 1.2.4, SOLO_MAJOR/_MINOR/_PATCH says 1.2.3 (v.h)" in err
 
 
 def test_refuses_dirty_tree_unless_allowed(plugin_repo, capsys):

@@ -13,8 +13,8 @@ from releng.errors import BadInput
 from releng.versioning import compatibility
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-MATRIX = ROOT / "versioning" / "compatibility_matrix.json"
-RENDERED = ROOT / "versioning" / "compatibility_matrix.md"
+MATRIX = ROOT / "examples" / "plugin" / "versioning" / "compatibility_matrix.json"
+RENDERED = ROOT / "examples" / "plugin" / "versioning" / "compatibility_matrix.md"
 SHIPPED = json.loads(MATRIX.read_text(encoding="utf-8"))
 RELEASES = compatibility.validate(SHIPPED)
 
@@ -59,7 +59,7 @@ def test_checked_in_markdown_is_the_rendering():
     """The sync test: edit the JSON, then run `check-compat render`."""
     expected = check_compat.render(SHIPPED, RELEASES, MATRIX.name)
     assert RENDERED.read_text(encoding="utf-8") == expected
-    assert check_compat.main(["render", "--check"]) == 0
+    assert check_compat.main(["render", "--check", "--matrix", str(MATRIX)]) == 0
 
 
 def test_rendering_says_it_is_generated():
@@ -527,10 +527,20 @@ def test_script_by_path(script, matrix):
     assert done.stdout.startswith("migration needed from 0.2.0 to 1.0.0\n")
 
 
-def test_script_by_path_uses_the_matrix_beside_it(script, tmp_path):
-    done = script("versioning", "check_compat", "validate", cwd=tmp_path)
+def test_script_by_path_uses_the_matrix_of_the_project_it_runs_in(script, plugin_repo, make_repo):
+    done = script("versioning", "check_compat", "validate", cwd=plugin_repo.path / "src")
     assert done.returncode == 0, done.stderr
-    assert str(MATRIX) in done.stderr
+    assert str(plugin_repo.path / "versioning" / "compatibility_matrix.json") in done.stderr
+
+
+def test_no_borrowed_matrix_outside_a_project_or_in_one_without_a_matrix(script, make_repo, tmp_path):
+    """Issue 13: check-compat validate fell back to the sample plugin's matrix in another project."""
+    other = make_repo("nebula")
+    (other.path / "releng.toml").write_text('[project]\nname = "nebula-synth"\n')
+    for cwd in (other.path, tmp_path / "nebula" / ".."):
+        done = script("versioning", "check_compat", "validate", cwd=cwd)
+        assert done.returncode == 2, done.stderr
+        assert "no compatibility matrix: pass --matrix FILE or set [validation] compatibility_matrix" in done.stderr
 
 
 def test_console_command_help(command):
@@ -541,6 +551,19 @@ def test_console_command_help(command):
         assert name in done.stdout
 
 
-def test_console_command_render_check(command):
-    done = command("check-compat", "render", "--check", cwd=Path("/"))
+def test_console_command_render_check(command, plugin_repo):
+    done = command("check-compat", "render", "--check", cwd=plugin_repo.path)
     assert done.returncode == 0, done.stderr
+
+
+def test_add_copies_the_newest_entry_without_claiming_a_tested_host(matrix, capsys):
+    newest = json.loads(matrix.read_text())["releases"][-1]
+    assert check_compat.main(["add", "9.0.0", "--date", "2030-01-02", "--matrix", str(matrix)]) == 0
+    added = json.loads(matrix.read_text())["releases"][-1]
+    assert added == {**newest, "version": "9.0.0", "date": "2030-01-02", "hosts": [], "migration_notes": []}
+    assert check_compat.main(["validate", "--matrix", str(matrix)]) == 0
+    before = matrix.read_text()
+    for version, message in (("9.0.0", "already lists 9.0.0"), ("8.9.9", "not newer than the newest entry")):
+        assert check_compat.main(["add", version, "--matrix", str(matrix)]) == 2
+        assert message in capsys.readouterr().err
+    assert matrix.read_text() == before

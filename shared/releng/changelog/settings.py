@@ -163,10 +163,24 @@ def _load_uncached(defaults: str, repo: str | None, explicit: str | None) -> tup
         if not override.strip():
             raise BadInput("changelog_config must name a YAML file", where)
         path = os.path.join(os.path.dirname(os.path.abspath(found)), override)
-        return validate(config.merged(cfg, read_yaml(path)), path), [path]
+        data = read_yaml(path)
+        check_keys(data, cfg, path)
+        return validate(config.merged(cfg, data), path), [path]
     if not isinstance(override, dict):
         raise BadInput("changelog_config must be a table or the path of a YAML file", where)
+    check_keys(override, cfg, where)
     return validate(config.merged(cfg, override), where), []
+
+
+def check_keys(override: Mapping[str, Any], defaults: Mapping[str, Any], where: str) -> None:
+    """Unknown keys are errors with the nearest valid one (issue 13: `max_header_lenght` was ignored): the
+    shipped file names every key, except the free-form commit types and footer tokens."""
+    from releng import config
+
+    config.check_keys(override, sorted(defaults), "changelog_config", where)
+    for table in ("lint", "changelog"):
+        if isinstance(override.get(table), dict):
+            config.check_keys(override[table], sorted(defaults[table]), f"changelog_config.{table}", where)
 
 
 def _table(cfg: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:

@@ -87,7 +87,12 @@ def _version_agrees(ctx: Context) -> Outcome:
             problems.append(str(e))
             continue
         said = found.full if found.full is not None else found.core
-        if (found.full is not None and str(found.full) != str(v)) or (found.core is not None and found.core != v.core):
+        odd = [f"{name} says {x}" for name, x in found.fields if x.core != v.core]  # one field of several drifted
+        whole = (found.full is not None and str(found.full) != str(v)) or \
+            (found.core is not None and found.core != v.core)
+        if odd and not whole:
+            problems.append(f"{spec.path}: {', '.join(odd)}, the release is {v}")
+        elif whole:
             problems.append(f"{spec.path} says {said}, the release is {v}")
         else:
             seen.append(spec.path)

@@ -44,6 +44,17 @@ def settings(cfg: Mapping[str, Any], where: str) -> dict[str, Any]:
     return s
 
 
+def require_files(s: Mapping[str, Any], where: str | None, repo: object = ".") -> None:
+    """BadInput when no version file is configured (`where`: the config file, None when there is none): a release
+    commit would change nothing, and the build number would restart below the one the files already carry (issue
+    13). `init-project` writes the list."""
+    if not s["files"]:
+        what = "[[versioning.files]] lists no version file" if where else \
+            "no releng config (releng.toml, or [tool.releng] in pyproject.toml)"
+        raise BadInput(f"{what}: a release would change no file (run init-project, or list the files that carry "
+                       "the version)", where or str(repo))
+
+
 class Decision(NamedTuple):
     """What a bump comes to: its kind (major ... release, or "initial"), the new version, the commits that count."""
 

@@ -162,3 +162,24 @@ def _file_format(value: object, path: str) -> None:
     _check(reads and reads == sorted(set(reads)), "must be ascending, unique, non-empty",
            f"{path}.reads")
     _check(writes in reads, f"writes {writes} but reads only {listing(reads)}", f"{path}.reads")
+
+
+NO_MATRIX = "no compatibility matrix: pass --matrix FILE or set [validation] compatibility_matrix in releng.toml"
+
+
+def project_matrix(start: Path) -> Path:
+    """The matrix of the project around `start`: configured, else versioning/compatibility_matrix.json there."""
+    from releng import config, git
+
+    try:
+        repo = git.toplevel(start)
+    except BadInput:
+        raise BadInput(f"{NO_MATRIX} (not in a git repository)", str(start)) from None
+    configured = config.section(config.load(repo), "validation").get("compatibility_matrix")
+    where = str(config.find(repo) or repo)
+    if configured:
+        return config.repo_path(repo, configured, "[validation] compatibility_matrix", where)
+    path = repo / "versioning" / "compatibility_matrix.json"
+    if not path.is_file():
+        raise BadInput(NO_MATRIX, where)
+    return path

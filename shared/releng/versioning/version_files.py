@@ -18,8 +18,10 @@ from typing import Any, NamedTuple
 
 from releng import semver
 from releng.errors import BadInput
+from releng.versioning.agreement import agreed_version as agreed_version  # read here, beside read()
 
 FORMATS = ("pyproject", "cmake", "c-header", "json", "regex", "windows-rc", "plist")
+OPTIONS = {"c-header": ("macro_prefix",), "json": ("key",), "regex": ("pattern",)}  # keys beside path and format
 
 
 class Numeric(NamedTuple):
@@ -71,12 +73,16 @@ class Spec(NamedTuple):
 
     @classmethod
     def from_config(cls, entry: Any, where: str) -> Spec:
+        from releng import config
+
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             raise BadInput("each [[versioning.files]] entry needs a path", where)
         fmt = entry.get("format") or _guess_format(entry["path"])
         if fmt not in FORMATS:
             raise BadInput(f"unknown version file format {fmt!r} for {entry['path']} "
                            f"(one of {', '.join(FORMATS)})", where)
+        config.check_keys(entry, ("path", "format", *OPTIONS.get(fmt, ())),
+                          f"[[versioning.files]] {entry['path']} ({fmt})", where)
         if fmt == "regex" and not isinstance(entry.get("pattern"), str):
             raise BadInput(f"{entry['path']}: format 'regex' needs a pattern", where)
         if fmt == "json" and not isinstance(entry.get("key", "version"), str):
@@ -94,6 +100,7 @@ class Found(NamedTuple):
     full: semver.Version | None = None
     core: semver.Version | None = None
     build: int | None = None
+    fields: tuple[tuple[str, semver.Version], ...] = ()  # (field, version) where one file holds it twice or more
 
 
 def _guess_format(path: str) -> str:
@@ -232,7 +239,9 @@ def _header_read(spec: Spec, text: str) -> Found:
         raise BadInput(f"no {spec.options['macro_prefix']}_STRING or _MAJOR/_MINOR/_PATCH macros", spec.path)
     core = _parse_core(*(m["v"] for m in nums if m)) if all(nums) else None
     full = _parse_full(string["v"], spec) if string else None
-    return Found(spec, full=full, core=core, build=int(build["v"]) if build else None)
+    prefix = spec.options["macro_prefix"]
+    fields = ((f"{prefix}_STRING", full), (f"{prefix}_MAJOR/_MINOR/_PATCH", core)) if full and core else ()
+    return Found(spec, full=full, core=core, build=int(build["v"]) if build else None, fields=fields)
 
 
 def _header_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
@@ -315,7 +324,9 @@ def _rc_read(spec: Spec, text: str) -> Found:
     a, b, c, d = quads.pop()
     product = _RC_PRODUCT_STR.search(text)
     full = _parse_full(product["v"], spec) if product else None
-    return Found(spec, full=full, core=semver.Version(a, b, c), build=d)
+    core = semver.Version(a, b, c)
+    return Found(spec, full=full, core=core, build=d, fields=(("ProductVersion", full), ("FILEVERSION", core))
+                 if full else ())
 
 
 def _rc_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
@@ -343,11 +354,9 @@ def _plist_read(spec: Spec, text: str) -> Found:
     core = _parse_core(m[1], m[2], m[3] or "0")
     bundle = _PL_BUNDLE.search(text)
     build = int(bundle["v"]) if bundle and bundle["v"].isdigit() else None
-    for au in _PL_AU.finditer(text):
-        value = int(au["v"])
-        if semver.Version(value >> 16, (value >> 8) & 0xFF, value & 0xFF) != core:
-            raise BadInput(f"AudioComponents version {value} disagrees with {short}", spec.path)
-    return Found(spec, core=core, build=build)
+    aus = [(f"AudioComponents version {v}", semver.Version(v >> 16, (v >> 8) & 0xFF, v & 0xFF))
+           for v in (int(m["v"]) for m in _PL_AU.finditer(text))]
+    return Found(spec, core=core, build=build, fields=(("CFBundleShortVersionString", core), *aus) if aus else ())
 
 
 def _plist_rewrite(spec: Spec, text: str, version: semver.Version, build: int) -> str:
@@ -367,24 +376,3 @@ _FORMATS: dict[str, tuple[Callable[[Spec, str], Found],
     "windows-rc": (_rc_read, _rc_rewrite),
     "plist": (_plist_read, _plist_rewrite),
 }
-
-
-def agreed_version(found: list[Found]) -> tuple[semver.Version | None, semver.Version | None]:
-    """The (full, core) version all files agree on; BadInput naming two files that disagree."""
-    reference = next((f for f in found if f.full is not None), None)
-    full = reference.full if reference else None
-    for f in found:
-        if f.full is not None and reference is not None and str(f.full) != str(full):
-            raise BadInput(f"version files disagree: {reference.spec.path} says {full}, "
-                           f"{f.spec.path} says {f.full}")
-    core = full.core if full else None
-    for f in found:
-        if f.core is None:
-            continue
-        if core is None or reference is None:
-            core, reference = f.core, f
-        elif f.core != core:
-            said = reference.full if reference.full is not None else reference.core
-            raise BadInput(f"version files disagree: {reference.spec.path} says {said}, "
-                           f"{f.spec.path} says {f.core}")
-    return full, core
