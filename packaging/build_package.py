@@ -7,7 +7,9 @@
   build-package --print-public-key --signing-key release.pem    the base64 public key clients embed
 
 Linux: .tar.gz, .tar.zst and .deb; Windows: .zip and an Inno Setup installer (.exe; the .iss is generated
-everywhere, compiled where `iscc` exists); macOS: .zip and a .pkg (pkgbuild + productbuild where they exist).
+everywhere, compiled where `iscc` exists), or an .msi (wixl, on any host); macOS: .zip and a .pkg (pkgbuild +
+productbuild where they exist). `--platform windows` on Linux cross-builds with mingw-w64 (the toolchain file
+packaging/toolchains/mingw-w64-x86_64.cmake, or [packaging] windows_toolchain); ctest runs there through wine only.
 Output, in --out (default dist/): <name>-<version>-<platform>-<arch>.<ext>, SHA256SUMS, SHA256SUMS.sig and
 artifacts.json (releng/artifacts). The same commit gives byte-identical archives: every mtime is
 SOURCE_DATE_EPOCH (default: the commit time of HEAD), owners root, modes and order normalised.
@@ -23,29 +25,41 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from releng import artifacts, cli, config, git, progress, signing
-from releng.errors import BadInput
-from releng.packaging import cmake, codesign, installers, plugin_formats, release_folder, staging
+from releng.errors import BadInput, ExternalError
+from releng.packaging import cmake, codesign, installers, msi, plugin_formats, release_folder, staging
 from releng.packaging.archive import output
 from releng.packaging.archive.entries import Entry, check_name, scan
 
 HERE = Path(__file__).resolve().parent
-FORMATS = {"linux": ("tar.gz", "tar.zst", "zip", "deb"), "windows": ("zip", "tar.gz", "tar.zst", "exe"),
+FORMATS = {"linux": ("tar.gz", "tar.zst", "zip", "deb"), "windows": ("zip", "tar.gz", "tar.zst", "exe", "msi"),
            "macos": ("zip", "tar.gz", "tar.zst", "pkg")}
 DEFAULTS: dict[str, Any] = {
-    "display_name": "", "publisher": "AudioLab", "homepage": "", "identifier": "com.audiolab",
-    "maintainer": "AudioLab Release Engineering <releng@audiolab.example>", "summary": "", "description": "",
+    # No project's own identity is a default (issue 13): publisher falls back to the display name, itself the
+    # project's name; maintainer and identifier are required by the formats that carry them (NEEDS).
+    "display_name": "", "publisher": "", "homepage": "", "identifier": "",
+    "maintainer": "", "summary": "", "description": "",
     "contents": str(HERE / "package_contents.toml"), "installer_configs": str(HERE / "installer_configs"),
     "changelog": "CHANGELOG.md", "changelog_dest": "share/doc/{name}/CHANGELOG.md",
     "archive_root": "{name}-{version}-{platform}-{arch}", "version_command": ["bin/{name}{exe}", "--version"],
     "signing_key_env": "RELENG_SIGNING_KEY", "signing_key_passphrase_env": "RELENG_SIGNING_KEY_PASSPHRASE",
     "formats": {"linux": ["tar.gz", "tar.zst", "deb"], "windows": ["zip", "exe"], "macos": ["zip", "pkg"]},
     "levels": {"tar.gz": 6, "tar.zst": 10, "zip": 6}, "macos_prefix": "/usr/local", "code_sign": {},
+    "windows_toolchain": str(HERE / "toolchains" / "mingw-w64-x86_64.cmake"), "authenticode_ca": "",
+}
+
+
+NEEDS = {  # the [packaging] settings a format cannot be made without: checked before anything is built
+    "deb": ("maintainer", 'its Maintainer field: maintainer = "Name <email>"'),
+    "pkg": ("identifier", 'the package identifier prefix: identifier = "com.example"'),
+    "exe": ("identifier", 'the installer\'s stable AppId is derived from it: identifier = "com.example"'),
+    "msi": ("identifier", 'the upgrade code is derived from it: identifier = "com.example"'),
 }
 
 
@@ -60,18 +74,22 @@ def load_key(args: argparse.Namespace, settings: dict[str, Any]) -> signing.Sign
     return None if args.unsigned else key
 
 
-def _settings(source: Path, explicit: str | None) -> dict[str, Any]:
+def _settings(source: Path, explicit: str | None, *, need_name: bool = True) -> dict[str, Any]:
     cfg = config.load(source, explicit)
     where = str(config.find(source, explicit) or "defaults")
     settings = config.merged(DEFAULTS, config.section(cfg, "packaging", where))
     project = cfg.get("project", {})
     name = settings.get("name") or (project.get("name") if isinstance(project, dict) else None)
+    if not need_name and not name:  # --print-public-key: only the key settings matter
+        name = "-"
     if not isinstance(name, str) or not name:
         raise BadInput("no project name: set [project] name or [packaging] name", where)
     settings.update(name=name, where=where, display_name=settings["display_name"] or name)
+    settings["publisher"] = settings["publisher"] or settings["display_name"]
     prefix = cfg.get("versioning", {}).get("tag_prefix", "v") if isinstance(cfg.get("versioning"), dict) else "v"
     settings["tag_prefix"] = prefix
-    for key in ("contents", "installer_configs", "changelog"):  # configured: inside the source tree, symlinks too
+    # configured: inside the source tree, symlinks too
+    for key in ("contents", "installer_configs", "changelog", "windows_toolchain"):
         if key in cfg.get("packaging", {}):
             settings[key] = str(config.repo_path(source, settings[key], f"[packaging] {key}", where))
     return settings
@@ -144,6 +162,12 @@ def _plan(args: argparse.Namespace, source: Path, settings: dict[str, Any]) -> d
     root = settings["archive_root"].format_map(fields)
     if root:
         check_name(root, "[packaging] archive_root")
+    if "msi" in kinds and shutil.which("wixl") is None:  # before anything is built
+        raise ExternalError(f"wixl not found on PATH: {msi.WIXL_HINT}")
+    for kind in kinds:
+        needed, what = NEEDS.get(kind, (None, ""))
+        if needed and not settings[needed]:
+            raise BadInput(f"[packaging] {needed} is not set: the {kind} carries it ({what})", settings["where"])
     tag = None
     if head is not None and repo is not None:
         tags = git.run(repo, "tag", "--points-at", "HEAD").split()
@@ -155,10 +179,16 @@ def _plan(args: argparse.Namespace, source: Path, settings: dict[str, Any]) -> d
 
 
 def _run(args: argparse.Namespace) -> int:
-    source = Path(args.source) if args.source else git.toplevel(".")
+    if args.print_public_key and not args.source and not args.config:  # needs no repository (issue 13 item 9)
+        try:
+            source = git.toplevel(".")
+        except BadInput:
+            source = Path(".")
+    else:
+        source = Path(args.source) if args.source else git.toplevel(".")
     if not source.is_dir():
         raise BadInput("source folder not found", str(source))
-    settings = _settings(source, args.config)
+    settings = _settings(source, args.config, need_name=not args.print_public_key)
     if args.print_public_key:
         args.unsigned = False
         key = load_key(args, settings)
@@ -169,16 +199,24 @@ def _run(args: argparse.Namespace) -> int:
     p = _plan(args, source, settings)
     platform, arch, out, stage = p["platform"], p["arch"], p["out"], p["stage"]
     names = [artifacts.artifact_name(settings["name"], p["version"], platform, arch, k) for k in p["kinds"]]
+    toolchain = None if args.staging else cmake.cross_toolchain(platform, plugin_formats.host_platform(),
+                                                                Path(settings["windows_toolchain"]))
+    runs_tests, why_not = cmake.can_run_tests(toolchain)
     if args.dry_run:
         if not args.staging:
-            for argv in cmake.commands(source, p["work"] / "cmake", stage, platform=platform, jobs=args.jobs):
+            for argv in cmake.commands(source, p["work"] / "cmake", stage, platform=platform, jobs=args.jobs,
+                                       toolchain=toolchain, test=runs_tests):
                 sys.stdout.write(" ".join(argv) + "\n")
         sys.stdout.write("".join(f"{out / n}\n" for n in names))
         return 0
     if not args.staging:
-        cli.info(args, f"building {settings['name']} {p['version']} for {platform}-{arch} (cmake, ctest)")
+        cli.info(args, f"building {settings['name']} {p['version']} for {platform}-{arch} (cmake, ctest)"
+                 + (f" with {toolchain.name}" if toolchain else ""))
+        if not runs_tests:
+            cli.warn(why_not)
         cmake.build_and_stage(source, p["work"] / "cmake", stage, platform=platform, jobs=args.jobs,
-                              source_date_epoch=p["mtime"], verbose=args.verbose > 0)
+                              source_date_epoch=p["mtime"], verbose=args.verbose > 0, toolchain=toolchain,
+                              test=runs_tests)
         _stage_changelog(source, stage, settings, p["version"])
     entries, bundles = _check_stage(stage, settings, (platform, arch), p["version"])
     steps = codesign.steps(settings["code_sign"], platform, settings["where"])
@@ -247,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version-file", metavar="FILE", help="releng/version document "
                         "(default: build/release/version.json when it exists)")
     parser.add_argument("--format", action="append", metavar="EXT",
-                        help="make only this format (repeatable): tar.gz tar.zst zip deb exe pkg")
+                        help="make only this format (repeatable): tar.gz tar.zst zip deb exe msi pkg")
     parser.add_argument("--jobs", type=int, default=_cores(), help="threads for compression (default: all)")
     cli.add_output(parser, "the releng/artifacts document", out=False)  # --out DIR is the output folder here
     cli.add_dry_run(parser)

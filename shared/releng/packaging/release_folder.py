@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from releng import artifacts, documents, files, progress, signing
 from releng.artifacts import Artifact, Failed
 from releng.errors import ExternalError
-from releng.packaging import installers, plugin_formats
+from releng.packaging import installers, msi, plugin_formats
 from releng.packaging.archive import formats, output
 from releng.packaging.archive.entries import Entry, generated, sort_entries, total_size, under
 
@@ -59,7 +60,7 @@ class Plan:
 def produce(plan: Plan, kind: str) -> Artifact | None:
     """Make one artifact in plan.out; None when its tool does not exist on this (other) platform."""
     makers: dict[str, Callable[[Plan, str], Artifact | None]] = {
-        "tar.gz": _archive, "tar.zst": _archive, "zip": _archive, "deb": _deb, "exe": _exe, "pkg": _pkg}
+        "tar.gz": _archive, "tar.zst": _archive, "zip": _archive, "deb": _deb, "exe": _exe, "msi": _msi, "pkg": _pkg}
     plan.out.mkdir(parents=True, exist_ok=True)
     return makers[kind](plan, kind)
 
@@ -158,6 +159,41 @@ def _exe(plan: Plan, kind: str) -> Artifact | None:
     shutil.rmtree(output, ignore_errors=True)
     _run_tool([iscc, *installers.iscc_command(iss, output)[1:]])
     return _adopt(plan, kind, output / plan.file_name(kind))
+
+
+def _msi(plan: Plan, kind: str) -> Artifact:
+    """wixl from a generated WiX source, run in a copy of the staging tree with normalised mtimes (the cabinet
+    records them), then pinned (msi.pin): two builds of one commit give the same bytes."""
+    wixl = shutil.which("wixl")
+    if wixl is None:
+        raise ExternalError(f"wixl not found on PATH: {msi.WIXL_HINT}")
+    doc = f"share/doc/{plan.meta.name}/"
+    license_file = next((e.name for e in plan.entries if e.name.startswith(doc + "LICENSE")), None)
+    changelog = next((e.name for e in plan.entries if e.name == doc + "CHANGELOG.md"), None)
+    text = msi.wix_source(plan.entries, plan.bundles, name=plan.meta.name, display_name=plan.meta.display_name,
+                          publisher=plan.meta.publisher, version=plan.meta.version,
+                          identifier=plan.meta.identifier, arch=plan.arch, homepage=plan.meta.homepage,
+                          license_file=license_file, changelog=changelog)
+    work = plan.work / "msi"
+    root = work / "root"
+    installers.lay_out(plan.entries, root, plan.mtime)
+    wxs = work / f"{plan.meta.name}.wxs"
+    documents.write_text_atomic(wxs, text)
+    built = plan.out / f".{plan.file_name(kind)}.wixl{output.TMP_SUFFIX}"
+    try:
+        started = time.time()
+        done = subprocess.run(msi.wixl_command(wixl, wxs.resolve(), built.resolve()), cwd=root,
+                              capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL,
+                              env=dict(os.environ, TZ="UTC", LC_ALL="C"))  # its clock times: local time
+        if done.returncode != 0:
+            shown = [ln for ln in (done.stderr or done.stdout).splitlines() if "GLib" not in ln and ln.strip()]
+            raise Failed(f"wixl failed (exit {done.returncode}): {shown[-1] if shown else 'no output'}", str(wxs))
+        package = text.split('<Package Id="', 1)[1][:38]  # derived by msi.codes from the content
+        msi.pin(built, package, plan.mtime, (started, time.time()))
+        plan.tools["wixl"] = subprocess.run([wixl, "--version"], capture_output=True, text=True).stdout.strip()
+        return _adopt(plan, kind, built)
+    finally:
+        built.unlink(missing_ok=True)
 
 
 def _pkg(plan: Plan, kind: str) -> Artifact | None:

@@ -190,7 +190,8 @@ def _root(ctx: Context, a: Mapping[str, Any]) -> str:
 
 
 def contents(ctx: Context) -> Outcome:
-    """Each archive's files (under its root folder) against the contents manifest for its platform."""
+    """Each archive's files (under its root folder) against the contents manifest for its platform; each MSI's
+    at their install paths, with its version and Authenticode signatures (msi_problems)."""
     from releng import config
     from releng.packaging import staging
 
@@ -199,10 +200,14 @@ def contents(ctx: Context) -> Outcome:
     data = config.load_toml(ctx.contents)
     checked, problems = [], []
     for a in ctx.artifacts_doc["artifacts"]:
-        if a["kind"] not in ARCHIVES:
+        if a["kind"] not in (*ARCHIVES, "msi"):
             continue
         fields = {"name": ctx.artifacts_doc["name"], "exe": ".exe" if a["platform"] == "windows" else ""}
         manifest = staging.load_manifest(data, a["platform"], fields, str(ctx.contents))
+        if a["kind"] == "msi":
+            problems += [f"{a['path']}: {p}" for p in msi_problems(ctx, ctx.dist / a["path"], manifest)]
+            checked.append(a["path"])
+            continue
         root = _root(ctx, a)
         prefix = f"{root}/" if root else ""
         try:
@@ -220,8 +225,75 @@ def contents(ctx: Context) -> Outcome:
                             .replace("the staging tree", "the archive"))
         checked.append(a["path"])
     if not checked and not problems:
-        return False, ["no archive (tar.gz, tar.zst, zip) among the artifacts to check"]
+        return False, ["no archive (tar.gz, tar.zst, zip) or MSI among the artifacts to check"]
     return (False, problems) if problems else (True, [f"complete per {ctx.contents.name}: {', '.join(checked)}"])
+
+
+def msi_problems(ctx: Context, path: Path, manifest: Any) -> list[str]:
+    """An MSI read back with msitools: it opens (msiinfo suminfo), its ProductVersion is the release's, its files
+    sit where the contents manifest's staged paths install (Program Files\\<name>, Common Files\\<format>),
+    and, with Windows code signing configured, osslsigncode verifies it and every PE file inside."""
+    from releng.errors import ExternalError
+    from releng.packaging import msi, staging
+
+    name = ctx.artifacts_doc["name"]
+    try:
+        msi.summary(path)
+        props = msi.properties(path)
+        installed = msi.installed_files(path)
+    except (BadInput, OSError) as e:
+        return [f"cannot read the MSI: {e}"]
+    except ExternalError as e:
+        return [str(e)]
+    problems = []
+    want = msi.numeric_version(str(ctx.version))
+    if props.get("ProductVersion") != want:
+        problems.append(f"ProductVersion {props.get('ProductVersion')}, the release's is {want}")
+    staged = [msi.staged_path(p, name) for p in installed]
+    missing, unexpected = staging.check_contents([s for s in staged if s is not None], manifest)
+    unexpected += [p for p, s in zip(installed, staged, strict=True) if s is None]
+    if missing or unexpected:
+        problems.append(staging.contents_error(missing, unexpected, manifest, "windows")
+                        .replace("the staging tree", "the MSI"))
+    if ctx.packaging.get("code_sign", {}).get("windows"):
+        problems += _authenticode(ctx, path)
+    return problems
+
+
+def _authenticode(ctx: Context, path: Path) -> list[str]:
+    """`osslsigncode verify` on the MSI and on each PE file msiextract unpacks from it, against [packaging]
+    authenticode_ca (a PEM bundle in the repository) or the system's CAs."""
+    import shutil
+
+    from releng import config
+    from releng.packaging import msi
+
+    tool = shutil.which("osslsigncode")
+    if tool is None:
+        return ["osslsigncode not found on PATH: install the Debian package osslsigncode"]
+    ca = ctx.packaging.get("authenticode_ca") or ""
+    ca_args = ["-CAfile", str(config.repo_path(ctx.repo, ca, "[packaging] authenticode_ca", "releng.toml"))] \
+        if ca else []
+
+    def verify(file: Path, shown: str) -> list[str]:
+        done = subprocess.run([tool, "verify", *ca_args, "-in", str(file)], capture_output=True, text=True,
+                              errors="replace", stdin=subprocess.DEVNULL, timeout=120)
+        if done.returncode == 0:
+            return []
+        lines = [ln.strip() for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "fail" in ln.lower() or "error" in ln.lower()), lines[-1] if lines else "")
+        return [f"Authenticode: {shown} does not verify ({why})"]
+
+    problems = verify(path, "the MSI")
+    with tempfile.TemporaryDirectory(prefix="releng-msi-") as tmp:
+        try:
+            msi.extract(path, Path(tmp))
+        except BadInput as e:
+            return [*problems, str(e)]
+        for file in sorted(Path(tmp).rglob("*")):
+            if msi.is_pe(file):
+                problems += verify(file, file.relative_to(tmp).as_posix())
+    return problems
 
 
 class Limits(NamedTuple):
