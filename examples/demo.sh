@@ -65,7 +65,11 @@ check() {  # check CURRENT_VERSION CLIENT: a user's updater asks the stable chan
 }
 
 step "scripts/release.sh --tagged: v0.1.0, the release users have today, through the whole chain to stable"
-bash "$root/scripts/release.sh" --tagged --servers "$servers" --signing-key "$key" \
+msi=()  # where mingw-w64 and wixl are installed (.ci/run installs them), the Windows MSI is cross-built too
+if command -v x86_64-w64-mingw32-g++-posix >/dev/null && command -v wixl >/dev/null; then
+    msi=(--windows-msi "$work/dist-0.1.0-windows-msi")
+fi
+bash "$root/scripts/release.sh" --tagged --servers "$servers" --signing-key "$key" "${msi[@]}" \
     --out "$work/release-0.1.0" --dist "$work/dist-0.1.0" --promote beta --promote stable
 product="$(field "$work/dist-0.1.0/artifacts.json" name)"  # the updater's own name, as every manifest carries it
 

@@ -35,6 +35,8 @@ Options:
                        e.g. --promote beta --promote stable@10
   --tag-only           stop after the tag: push it and CI (.github/workflows/release.yml) does the rest
   --no-publish         stop after validate-release
+  --windows-msi DIR    also cross-build the Windows MSI on this Linux machine (mingw-w64, wixl: docs/packaging.md)
+                       into its own signed release folder DIR and verify it (not published yet)
   -h, --help           this help
 
 Exit status: that of the first step that fails (1: a negative answer, e.g. nothing to release or a blocking gate
@@ -54,12 +56,12 @@ field() {  # field FILE KEY: one top-level string of a JSON document
     python3 -c 'import json, sys; print(json.load(open(sys.argv[1], encoding="utf-8"))[sys.argv[2]])' "$1" "$2"
 }
 
-repo="" servers="" key="" out="" dist="" pre_id="" hotfix=0 tagged=0 publish=1 tag_only=0
+repo="" servers="" key="" out="" dist="" pre_id="" msi_dist="" hotfix=0 tagged=0 publish=1 tag_only=0
 promotions=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
-        --repo|--servers|--signing-key|--out|--dist|--pre-id|--promote)
+        --repo|--servers|--signing-key|--out|--dist|--pre-id|--promote|--windows-msi)
             [ $# -ge 2 ] || die "$1 needs a value"
             case "$1" in
                 --repo) repo="$2" ;;
@@ -69,6 +71,7 @@ while [ $# -gt 0 ]; do
                 --dist) dist="$2" ;;
                 --pre-id) pre_id="$2" ;;
                 --promote) promotions+=("$2") ;;
+                --windows-msi) msi_dist="$2" ;;
             esac
             shift 2 ;;
         --hotfix) hotfix=1; shift ;;
@@ -82,6 +85,7 @@ done
 repo="$(git -C "${repo:-.}" rev-parse --show-toplevel 2>/dev/null)" || die "not a git repository: ${repo:-.}"
 out="$(absolute "${out:-$repo/build/release}")"
 dist="$(absolute "${dist:-$repo/dist}")"
+msi_dist="$(absolute "$msi_dist")"
 key="$(absolute "$key")"
 servers="$(absolute "$servers")"
 [ -z "$key" ] || [ -f "$key" ] || die "--signing-key: no such file: $key"
@@ -182,6 +186,14 @@ echo "  documents: $dist/artifacts.json, $dist/SHA256SUMS, $dist/SHA256SUMS.sig"
 step "verify-artifacts: the signature, and every file's size and sha256"
 verify-artifacts "$dist" --public-key "$public_key" --json >"$out/verified.json"
 echo "  document: $out/verified.json" >&2
+
+if [ -n "$msi_dist" ]; then
+    step "build-package --platform windows --format msi: the Windows MSI, cross-built (mingw-w64, wixl)"
+    build-package --source "$repo" --platform windows --arch x86_64 --format msi \
+        --build-dir "$repo/build/package-windows-msi" --out "$msi_dist" "${version_args[@]}" "${key_args[@]}" >/dev/null
+    verify-artifacts "$msi_dist" --public-key "$public_key" --json >"$out/verified-windows-msi.json"
+    echo "  documents: $msi_dist/artifacts.json, $out/verified-windows-msi.json" >&2
+fi
 
 step "ctest: the tests of the tree build-package built, as a JUnit report"
 platform="$(field "$dist/artifacts.json" platform)-$(field "$dist/artifacts.json" arch)"
