@@ -14,6 +14,11 @@ numbers never go down; a refusal or failure (exit 2) leaves it as it was. --max-
 Artifact URLs may be relative (resolved against the manifest URL) or absolute on the manifest's own origin
 (scheme, host and port); any other host is refused, and HTTP redirects are never followed.
 
+With --root FILE (issue 15) the newest root is fetched first (`trust/<N+1>.root.json` beside `channels/`, until
+404), each version signed by a threshold of the previous root keys and of its own, and kept as STATE.root.json; the
+manifest must carry a threshold of channel signatures and the artifact must be listed in the release's SHA256SUMS,
+signed (SHA256SUMS.sig) by a threshold of release keys.
+
 Exit codes: 0 the verified update's path is on stdout; 1 no update (not newer, same manifest as last time, not in
 the rollout, nothing for this platform); 2 refused (bad signature, another product or channel, expired, replayed,
 size or hash mismatch, corrupt state, bad usage), a network failure or --max-time passed.
@@ -28,7 +33,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from releng import cli, http, names, semver, signing, times
+from releng import cli, files, http, names, semver, signing, times, trust
 from releng.distribution import client
 from releng.errors import BadInput
 
@@ -45,10 +50,13 @@ def _run(args: argparse.Namespace) -> int:
                      channel=args.channel or client.channel_from_url(url),
                      current=semver.parse(args.current_version, "--current-version"),
                      client_id=args.client_id, platform=args.platform or client.this_platform())
-    trusted = {signing.key_id(raw): raw for raw in map(signing.load_public_key, args.public_key)}
+    if bool(args.public_key) == bool(args.root):
+        raise BadInput("give --root FILE (the root of trust shipped with the app) or --public-key KEY, not both")
+    trusted = {signing.key_id(raw): raw for raw in map(signing.load_public_key, args.public_key or [])}
+    shipped = files.read_capped(args.root, trust.MAX_ROOT_BYTES, "--root") if args.root else None
     outcome = client.check(client.Request(manifest_url=url, trusted=trusted, ask=ask, state=Path(args.state),
                                           download_dir=Path(args.download_dir), timeout=timeout, deadline=deadline,
-                                          now=now))
+                                          now=now, shipped_root=shipped))
     cli.info(args, outcome.message)
     if args.json:
         sys.stdout.write(json.dumps(outcome.body, sort_keys=True) + "\n")
@@ -60,9 +68,13 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = cli.parser(__doc__, prog="check-update")
     parser.add_argument("--manifest-url", required=True, metavar="URL", help="the channel manifest (DSSE envelope)")
-    parser.add_argument("--public-key", required=True, action="append", metavar="KEY",
-                        help="a trusted Ed25519 public key: base64 of its 32 raw bytes, or a file holding it "
-                             "(PEM or OpenSSH public keys too); repeat for key rotation")
+    parser.add_argument("--root", metavar="FILE",
+                        help="the root of trust shipped with the app (trust/<v>.root.json): its roles say which "
+                             "keys sign manifests and releases; newer roots are fetched from the server's trust/")
+    parser.add_argument("--public-key", action="append", metavar="KEY",
+                        help="the shortcut for --root: a trusted Ed25519 public key (base64 of its 32 raw bytes, "
+                             "or a file holding it; PEM or OpenSSH public keys too) in every role, threshold 1; "
+                             "repeat for key rotation")
     parser.add_argument("--product", required=True, metavar="NAME",
                         help="this product's name (the release's artifacts.json `name`); a manifest of another "
                              "product is refused")

@@ -21,9 +21,10 @@ SCRIPT_FOLDERS = ("versioning", "changelog", "packaging", "distribution", "rollb
 CONVENTIONS = ROOT / "docs" / "conventions.md"
 VOCABULARY = {"--json", "--out", "--dry-run", "--repo", "--config", "--servers"}
 # A command's own flag that shares a vocabulary name, and why (docs/conventions.md says so too).
-OWN_FLAGS = {("build-package", "--out"): "its output folder (DIR), not a result file"}
+OWN_FLAGS = {("build-package", "--out"): "its output folder (DIR), not a result file",
+             ("manage-keys", "--out"): "the key or root document it makes (issue 15's contract), not a result file"}
 # The commands that talk only to update servers: their config file is --servers, and they have no --config.
-SERVER_COMMANDS = {"publish-release", "promote-release", "rollback-release", "watch-health"}
+SERVER_COMMANDS = {"publish-release", "promote-release", "rollback-release", "watch-health", "manage-keys"}
 CELLS = {
     "output": {"yes": {"--json", "--out"}, "`--json`": {"--json"}, "-": set()},
     "dry run": {"yes": {"--dry-run"}, "-": set()},

@@ -112,10 +112,10 @@ class Decision:
     artifact: Mapping[str, Any] | None = None
 
 
-def verify(envelope: bytes, trusted: Mapping[str, bytes], where: str) -> dict[str, Any]:
+def verify(envelope: bytes, trusted: Mapping[str, bytes], where: str, threshold: int = 1) -> dict[str, Any]:
     """manifest.verify_envelope, with JSON nested past the parser's depth refused as malformed (not exit 3)."""
     try:
-        return manifest.verify_envelope(envelope, trusted, where)
+        return manifest.verify_envelope(envelope, trusted, where, threshold)
     except RecursionError:
         raise manifest.MalformedEnvelope("JSON nested too deeply", where) from None
 
@@ -150,9 +150,11 @@ def decide(payload: Mapping[str, Any], digest: str, last: Mapping[str, Any] | No
 # --- the network, inside the deadline ---------------------------------------------------------------------------
 
 
-def _fetch(url: str, timeout: float, deadline: http.Deadline, take: Callable[[bytes], None]) -> None:
+def _fetch(url: str, timeout: float, deadline: http.Deadline, take: Callable[[bytes], None],
+           absent_ok: bool = False) -> bool:
     """GET `url` (200 only, no redirects, identity encoding) and hand its body to `take` chunk by chunk, all of it
-    before `deadline`: its sockets are cut when it passes, whatever the server drips."""
+    before `deadline`: its sockets are cut when it passes, whatever the server drips. With `absent_ok` a 404 is
+    False (no next root), not an error."""
     import requests
 
     try:
@@ -163,6 +165,8 @@ def _fetch(url: str, timeout: float, deadline: http.Deadline, take: Callable[[by
             except requests.RequestException as e:
                 raise ExternalError(f"cannot fetch: {type(e).__name__}", url) from None
             with response:
+                if absent_ok and response.status_code == 404:
+                    return False
                 if response.status_code != 200:
                     raise ExternalError(f"HTTP {response.status_code} (redirects are not followed)", url)
                 try:
@@ -174,19 +178,20 @@ def _fetch(url: str, timeout: float, deadline: http.Deadline, take: Callable[[by
                     raise ExternalError(f"download failed: {type(e).__name__}", url) from None
     except http.TooSlow:
         raise ExternalError(f"no complete answer within --max-time ({deadline.seconds:g} s)", url) from None
+    return True
 
 
-def fetch_manifest(url: str, timeout: float, deadline: http.Deadline) -> bytes:
-    """The envelope's bytes; reading stops as soon as they pass MANIFEST_CAP."""
+def fetch_manifest(url: str, timeout: float, deadline: http.Deadline, cap: int = MANIFEST_CAP,
+                   absent_ok: bool = False) -> bytes | None:
+    """The envelope's bytes; reading stops as soon as they pass `cap`. None for a 404 when `absent_ok`."""
     data = bytearray()
 
     def take(chunk: bytes) -> None:
         data.extend(chunk)
-        if len(data) > MANIFEST_CAP:
-            raise BadInput(f"the manifest is larger than {MANIFEST_CAP} bytes", url)
+        if len(data) > cap:
+            raise BadInput(f"the answer is larger than {cap} bytes", url)
 
-    _fetch(url, timeout, deadline, take)
-    return bytes(data)
+    return bytes(data) if _fetch(url, timeout, deadline, take, absent_ok) else None
 
 
 def download(url: str, size: int, sha256: str, folder: Path, timeout: float, deadline: http.Deadline,
@@ -233,6 +238,7 @@ class Request:
     timeout: float  # per connect and per read
     deadline: http.Deadline  # for the whole run
     now: datetime  # one "now" for every comparison (docs/security-properties.md #18)
+    shipped_root: bytes | None = None  # --root: the root document shipped with the app (issue 15)
 
 
 @dataclass(frozen=True)
@@ -248,8 +254,19 @@ class Outcome:
 def check(req: Request) -> Outcome:
     """docs/update-client.md's algorithm. BadInput or ExternalError (exit 2) leave the state file as it was."""
     state = client_state.read_state(req.state)  # corrupt: refused before any request
+    root = None
+    if req.shipped_root is not None:  # the newest root first: it says whose signatures count (issue 15)
+        from releng.distribution import client_trust
+
+        root = client_trust.update_root(req, fetch_manifest)
+        state = client_state.read_state(req.state)  # a channel key change has discarded the numbers
     envelope = fetch_manifest(req.manifest_url, req.timeout, req.deadline)
-    payload = verify(envelope, req.trusted, req.manifest_url)
+    assert envelope is not None
+    if root is None:
+        payload = verify(envelope, req.trusted, req.manifest_url)
+    else:
+        channel = root.roles["channel"]
+        payload = verify(envelope, channel.short_ids, req.manifest_url, channel.threshold)
     digest = manifest.envelope_digest(envelope)
     decision = decide(payload, digest, state["channels"].get(req.ask.channel), req.ask, req.now)
     body: dict[str, Any] = {"update": False, "channel": req.ask.channel, "manifest_number": payload["manifest_number"],
@@ -264,6 +281,10 @@ def check(req: Request) -> Outcome:
         commit()
         return Outcome(False, decision.reason, {**body, "reason": decision.reason})
     url = artifact_url(req.manifest_url, decision.artifact["url"])
+    if root is not None:  # the bytes must also be in the release statement, signed by the release role
+        from releng.distribution import client_trust
+
+        client_trust.check_statement(req, root, payload, url, decision.artifact["sha256"], fetch_manifest)
     path = download(url, decision.artifact["size"], decision.artifact["sha256"], req.download_dir, req.timeout,
                     req.deadline, before_rename=commit)
     kind = "critical update" if body["critical"] else "update"

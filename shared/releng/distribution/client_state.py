@@ -119,6 +119,19 @@ def record(path: Path, channel: str, new: Mapping[str, Any], deadline: http.Dead
             raise ExternalError(f"cannot write the state file: {e.strerror}", str(path)) from None
 
 
+def discard_numbers(path: Path, deadline: http.Deadline) -> None:
+    """Forget every recorded manifest number (under the lock): the channel keys changed in a verified root, so
+    numbers a stolen channel key pushed up (a fast-forward) no longer lock the real channel out (issue 15)."""
+    with _locked(path, deadline):
+        state = read_state(path)
+        if not state["channels"]:
+            return
+        try:
+            documents.write_text_atomic(path, json.dumps({**state, "channels": {}}, indent=2, sort_keys=True) + "\n")
+        except OSError as e:
+            raise ExternalError(f"cannot write the state file: {e.strerror}", str(path)) from None
+
+
 @contextmanager
 def _locked(path: Path, deadline: http.Deadline) -> Iterator[None]:
     """An exclusive flock on `<state>.lock` beside the state file (the state file itself is replaced by rename,

@@ -195,3 +195,33 @@ def describe(channel: str, payload: Mapping[str, Any], fresh: bool = True) -> st
     of = f", rollback_of {payload['rollback_of']}" if payload.get("rollback_of") else ""
     copied = "" if fresh else ", copied from another mirror"
     return f"{manifest_path(channel)}: offer {payload['version']} (number {payload['manifest_number']}{of}{copied})"
+
+
+def refresh_all(servers: Sequence[Transport], channel_names: Sequence[str], key: SigningKey,
+                trusted: Mapping[str, bytes], manifest_cfg: Mapping[str, Any], who: str, *,
+                dry: bool = False, force: bool = False) -> list[dict[str, Any]]:
+    """The freeze window's cron job (issue 15): re-sign each channel's unchanged manifest that expires within
+    `channels.REFRESH_BEFORE` with a higher number and a fresh window, on every server, under the lock (the caller
+    holds it unless `dry`). `force` re-signs every manifest however fresh (a new channel key after a rotation).
+    One entry per channel: {channel, action: refresh|fresh|absent, manifest_number}."""
+    report = []
+    tick = clock(manifest_cfg)
+    for channel in channel_names:
+        payload = current(read_all(servers, channel, trusted))
+        change = channels.refresh(payload, tick)
+        if change is None and force and payload is not None:
+            change = channels.Change("refresh", {**payload, "manifest_number": payload["manifest_number"] + 1,
+                                                 "issued_at": times.format_time(tick.now),
+                                                 "expires_at": times.format_time(tick.expires)})
+        if change is None:
+            report.append({"channel": channel, "action": "absent" if payload is None else "fresh",
+                           "manifest_number": None if payload is None else payload["manifest_number"]})
+            continue
+        if not dry:
+            envelope = sign(change, key)
+            entry = record("refresh", change.payload, envelope, who, at=tick.now)
+            for t in servers:
+                write(t, channel, envelope, entry)
+        report.append({"channel": channel, "action": "refresh",
+                       "manifest_number": change.payload["manifest_number"]})
+    return report

@@ -185,6 +185,16 @@ def sign_payload_bytes(body: bytes, key: SigningKey, payload_type: str = PAYLOAD
     return json.dumps(envelope, sort_keys=True, separators=(",", ":")).encode("ascii")
 
 
+def cosign(envelope: bytes, key: SigningKey) -> bytes:
+    """`envelope` with one more signature by `key` over the same payload: a channel role whose threshold is above 1
+    needs one per key (issue 15). No checks: what is signed was checked by `sign_envelope`."""
+    doc = json.loads(envelope)
+    body = base64.b64decode(doc["payload"])
+    sig = {"keyid": key.key_id, "sig": base64.b64encode(key.sign(pae(doc["payloadType"], body))).decode()}
+    doc["signatures"] = [s for s in doc["signatures"] if s["keyid"] != key.key_id] + [sig]
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
 def sign_envelope(payload: Mapping[str, Any], key: SigningKey, *, now: datetime | None = None,
                   max_validity: timedelta = MAX_VALIDITY) -> bytes:
     """Check and sign a manifest payload; the envelope's bytes. ManifestError if the payload is not publishable."""
@@ -207,9 +217,11 @@ def sign_envelope(payload: Mapping[str, Any], key: SigningKey, *, now: datetime 
     return sign_payload_bytes(payload_bytes(payload), key)
 
 
-def verify_envelope(envelope: bytes, trusted_keys: Mapping[str, bytes], where: str = "channel manifest"
-                    ) -> dict[str, Any]:
+def verify_envelope(envelope: bytes, trusted_keys: Mapping[str, bytes], where: str = "channel manifest",
+                    threshold: int = 1) -> dict[str, Any]:
     """Verify the signature, then parse and check the payload (in that order). `trusted_keys`: key id -> raw key.
+    `threshold`: how many distinct trusted keys must sign (the root's `channel` role, issue 15; one signature
+    twice by one key counts once).
 
     Raises a ManifestError subclass: MalformedEnvelope, WrongPayloadType, UntrustedSignature, BadSignature,
     MalformedPayload, WrongSchema or NewerSchema.
@@ -228,7 +240,7 @@ def verify_envelope(envelope: bytes, trusted_keys: Mapping[str, bytes], where: s
     sigs = doc.get("signatures")
     if not isinstance(sigs, list) or not sigs:
         raise MalformedEnvelope("signatures must be a non-empty list", where)
-    message, tried = pae(PAYLOAD_TYPE, body), 0
+    message, tried, good = pae(PAYLOAD_TYPE, body), 0, set()
     for sig in sigs:
         if not isinstance(sig, dict) or not isinstance(sig.get("keyid"), str) or not isinstance(sig.get("sig"), str):
             raise MalformedEnvelope("each signature must be {\"keyid\": str, \"sig\": str}", where)
@@ -238,7 +250,11 @@ def verify_envelope(envelope: bytes, trusted_keys: Mapping[str, bytes], where: s
             continue
         tried += 1
         if signing.verify(public, raw, message):
-            return _parse_payload(body, where)
+            good.add(sig["keyid"])
+            if len(good) >= threshold:
+                return _parse_payload(body, where)
+    if good:
+        raise UntrustedSignature(f"{len(good)} of the {threshold} channel signatures needed verify", where)
     if tried:
         raise BadSignature(f"the signature by key {sigs[0].get('keyid')!r} does not verify", where)
     keyids = ", ".join(repr(s["keyid"]) for s in sigs)
