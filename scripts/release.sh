@@ -25,6 +25,8 @@ Options:
   --servers FILE       update server config for publish-release and promote-release (required to publish)
   --signing-key FILE   Ed25519 release key file (default: the RELENG_SIGNING_KEY variable holds the key text);
                        the key is passed by path or environment only, never printed
+  --channel-key FILE   the channel role's key for publish-release and promote-release (issue 15; default: the
+                       --signing-key, which then holds both roles)
   --out DIR            where the documents go (default: REPO/build/release)
   --dist DIR           where build-package puts the release folder (default: REPO/dist)
   --pre-id ID          a prerelease: bump-version --pre-id ID (rc: 1.3.0-rc.1), validated with --profile rc
@@ -56,17 +58,18 @@ field() {  # field FILE KEY: one top-level string of a JSON document
     python3 -c 'import json, sys; print(json.load(open(sys.argv[1], encoding="utf-8"))[sys.argv[2]])' "$1" "$2"
 }
 
-repo="" servers="" key="" out="" dist="" pre_id="" msi_dist="" hotfix=0 tagged=0 publish=1 tag_only=0
+repo="" servers="" key="" channel_key="" out="" dist="" pre_id="" msi_dist="" hotfix=0 tagged=0 publish=1 tag_only=0
 promotions=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
-        --repo|--servers|--signing-key|--out|--dist|--pre-id|--promote|--windows-msi)
+        --repo|--servers|--signing-key|--channel-key|--out|--dist|--pre-id|--promote|--windows-msi)
             [ $# -ge 2 ] || die "$1 needs a value"
             case "$1" in
                 --repo) repo="$2" ;;
                 --servers) servers="$2" ;;
                 --signing-key) key="$2" ;;
+                --channel-key) channel_key="$2" ;;
                 --out) out="$2" ;;
                 --dist) dist="$2" ;;
                 --pre-id) pre_id="$2" ;;
@@ -87,6 +90,7 @@ out="$(absolute "${out:-$repo/build/release}")"
 dist="$(absolute "${dist:-$repo/dist}")"
 msi_dist="$(absolute "$msi_dist")"
 key="$(absolute "$key")"
+channel_key="$(absolute "$channel_key")"
 servers="$(absolute "$servers")"
 [ -z "$key" ] || [ -f "$key" ] || die "--signing-key: no such file: $key"
 [ "$tag_only" = 1 ] || [ -n "$key" ] || [ -n "${RELENG_SIGNING_KEY:-}" ] \
@@ -113,6 +117,8 @@ mkdir -p "$out"
 
 key_args=()
 [ -z "$key" ] || key_args=(--signing-key "$key")
+channel_args=("${key_args[@]}")
+[ -z "$channel_key" ] || channel_args=(--signing-key "$channel_key")
 version_args=()   # the version document this run wrote (a tagged release has none: the tag says it)
 [ "$tagged" = 1 ] || version_args=(--version-file "$out/version.json")
 bump_args=(auto)
@@ -213,7 +219,7 @@ fi
 step "publish-release --channel dev: upload to every update server, sign the dev manifest"
 published=1   # from here on a failure undoes nothing: the release may be on a server
 publish-release --servers "$servers" --artifacts "$dist/artifacts.json" --changes "$out/changes.json" \
-    --channel dev "${key_args[@]}" --out "$out/publish.json"
+    --channel dev "${channel_args[@]}" --out "$out/publish.json"
 echo "  document: $out/publish.json" >&2
 
 if [ "$hotfix" = 1 ]; then   # straight to stable at 100%, unless --promote stable@PCT says less
@@ -227,7 +233,7 @@ for p in "${promotions[@]}"; do
     [ "$p" = "$channel" ] || promote_args+=(--rollout "${p#*@}")
     [ "$hotfix" = 0 ] || [ "$channel" != stable ] || promote_args+=(--hotfix)
     step "promote-release $version ${promote_args[*]}"
-    promote-release --servers "$servers" "$version" "${promote_args[@]}" "${key_args[@]}" \
+    promote-release --servers "$servers" "$version" "${promote_args[@]}" "${channel_args[@]}" \
         --out "$out/promote-$channel.json"
     echo "  document: $out/promote-$channel.json" >&2
 done

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from s3kit import moto_s3, s3_bucket  # noqa: F401 - fixtures: the moto S3 server and a fresh bucket
 from testkit import FakeCloudflare, FakeGitHub, FakeWebhook, copy_plugin
 
 ROOT = Path(__file__).resolve().parent.parent

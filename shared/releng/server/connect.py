@@ -1,7 +1,7 @@
 """Connect to a configured update server: the one place that picks a transport implementation.
 
 Kept apart from releng.server.transport (the model every implementation builds on), so that no module imports one
-that imports it back: transport <- local, sftp, pool <- connect.
+that imports it back: transport <- local, sftp, s3, pool <- connect.
 """
 
 from __future__ import annotations
@@ -30,6 +30,12 @@ def _connect(spec: Mapping[str, Any], create: bool) -> Transport:
         if create:
             root.mkdir(parents=True, exist_ok=True)
         return LocalTransport(spec["name"], root, spec.get("base_url"))
+    if spec["transport"] == "s3":
+        from releng.server.s3 import S3Transport
+
+        return S3Transport(spec["name"], bucket=spec["bucket"], prefix=spec.get("prefix") or "",
+                           endpoint_url=spec.get("endpoint_url"), region=spec.get("region"),
+                           base_url=spec["base_url"], timeout=float(spec.get("timeout", 20)))
     from releng.server.sftp import SftpTransport
 
     return SftpTransport(spec["name"], host=spec["host"], port=int(spec.get("port", 22)), user=spec["user"],

@@ -93,6 +93,8 @@ def publish_release(t: Transport, version: str, files: Sequence[LocalFile], uplo
     """Upload into `.incoming`, check every file, rename into `releases/<version>`: all or nothing is visible."""
     out = Outcome()
     folder = release_dir(version)
+    if getattr(t, "objects", False):
+        return _publish_objects(t, version, files, out)
     if t.lstat(folder) is not None:
         compare_release(t, version, files, verify)
         out.status = "unchanged"
@@ -117,6 +119,38 @@ def publish_release(t: Transport, version: str, files: Sequence[LocalFile], uplo
     _remove_folder(t, incoming)
     compare_release(t, version, files, verify)
     out.status = "unchanged"
+    return out
+
+
+DOCUMENT = "artifacts.json"  # an object store's release is complete, and listed, once this object exists
+
+
+def _publish_objects(t: Any, version: str, files: Sequence[LocalFile], out: Outcome) -> Outcome:
+    """A bucket (releng.server.s3): no rename, so every object goes straight to `releases/<version>/` as a
+    create-only write, artifacts.json last, each checked (size and the sha256 the service verified on upload)
+    before the next step. A killed publish leaves objects without artifacts.json: never listed
+    (released_versions), resumed by a rerun (objects already stored with our sha256 are skipped, a partial
+    multipart upload continues). An object stored with other bytes is a Conflict: nothing replaced."""
+    folder = release_dir(version)
+    ordered = [f for f in files if f.name != DOCUMENT] + [f for f in files if f.name == DOCUMENT]
+    created = False
+    for f in ordered:
+        rel = f"{folder}/{f.name}"
+        have = t.stored(rel)
+        if have is None:
+            created = True
+            sent_before = t.bytes_sent
+            up = t.put_file(f.path, rel, f.sha256)
+            out.bytes_sent += t.bytes_sent - sent_before
+            if up.sha256 != f.sha256 or up.size != f.size:
+                raise BadInput(f"{f.path} changed since it was listed (sha256 or size differs from the document)")
+            have = t.stored(rel)
+        if have != (f.size, f.sha256):
+            raise Conflict(f"{rel} is already published with different bytes", t.name)
+    extra = sorted(set(t.listdir(folder)) - {f.name for f in files})
+    if extra:
+        raise Conflict(f"{folder} is already published with other files ({', '.join(extra[:4])})", t.name)
+    out.status = "published" if created else "unchanged"
     return out
 
 
@@ -176,7 +210,10 @@ _KEYS: dict[str, dict[str, tuple[Any, str]]] = {
     "servers[]": {"name": _ANY, "enabled": _BOOL, "transport": _ANY, "root": _ANY, "base_url": _OPT_TEXT,
                   "host": _TEXT, "port": (lambda v: _whole(v) and 0 < v < 65536, "a port number 1..65535"),
                   "user": _TEXT, "known_hosts": _TEXT, "key_file": _OPT_TEXT,
-                  "timeout": (lambda v: _number(v, 0, 86400), "a number of seconds above 0, at most 86400")},
+                  "timeout": (lambda v: _number(v, 0, 86400), "a number of seconds above 0, at most 86400"),
+                  "bucket": _TEXT, "prefix": (lambda v: isinstance(v, str) and "\0" not in v and ".." not in
+                                              v.split("/"), "a key prefix without '..'"),
+                  "endpoint_url": _OPT_TEXT, "region": _OPT_TEXT},
     "manifest": {"expires_days": _ANY, "signing_key_env": _TEXT, "passphrase_env": _OPT_TEXT, "trusted_keys": _TEXTS,
                  "base_url": _OPT_TEXT, "prefer_kinds": _TEXTS},
     "cdn": {"provider": _OPT_TEXT, "purge_url": _OPT_TEXT, "token_env": _OPT_TEXT, "zone_id": _OPT_TEXT,
@@ -201,6 +238,19 @@ def _check_table(table: Mapping[str, Any], kind: str, at: str, where: str) -> No
             raise BadInput(f"{at}{key} must be {words}, found {value!r}", where)
 
 
+# The keys each transport takes beyond name/enabled/transport/base_url/timeout: another transport's key is a mistake.
+_KIND_KEYS = {"local": {"root"}, "sftp": {"root", "host", "port", "user", "known_hosts", "key_file"},
+              "s3": {"bucket", "prefix", "endpoint_url", "region"}}
+
+
+def _check_kind_keys(spec: Mapping[str, Any], kind: str, at: str) -> None:
+    """Keys of another transport (credentials have no key at all: boto3's chain finds them) are refused."""
+    own = _KIND_KEYS[kind] | {"name", "enabled", "transport", "base_url", "timeout"}
+    wrong = sorted(k for k in spec if k not in own)
+    if wrong:
+        raise BadInput(f"{wrong[0]!r} is not a key of a {kind} server (keys: {', '.join(sorted(own))})", at)
+
+
 def load_config(path: Path | str) -> dict[str, Any]:
     """Read and check update_server_config.json (docs/update-server.md); BadInput naming the bad key."""
     where = str(path)
@@ -223,8 +273,14 @@ def load_config(path: Path | str) -> dict[str, Any]:
             raise BadInput(f"two servers are named {name!r}", at)
         names.add(name)
         kind, root = spec.get("transport"), spec.get("root")
-        if kind not in ("local", "sftp"):
-            raise BadInput(f"transport must be \"local\" or \"sftp\", found {kind!r}", at)
+        if kind not in ("local", "sftp", "s3"):
+            raise BadInput(f"transport must be \"local\", \"sftp\" or \"s3\", found {kind!r}", at)
+        _check_kind_keys(spec, kind, at)
+        if kind == "s3":
+            for key in ("bucket", "base_url"):
+                if not isinstance(spec.get(key), str) or not spec[key]:
+                    raise BadInput(f"an s3 server needs {key!r}", at)
+            continue
         if not isinstance(root, str) or not root or "\0" in root or ".." in root.split("/"):
             raise BadInput("root must be a folder path without '..'", at)
         if kind == "sftp":
@@ -239,7 +295,7 @@ def load_config(path: Path | str) -> dict[str, Any]:
     for c in channels:
         check_channel(c)
     man = cfg.setdefault("manifest", {})
-    days = man.setdefault("expires_days", 14)
+    days = man.setdefault("expires_days", 2)  # the freeze window (issue 15); at most 14
     if not isinstance(days, int | float) or isinstance(days, bool) or not 0 < days <= 14:
         raise BadInput(f"manifest.expires_days must be more than 0 and at most 14, found {days!r}", where)
     man.setdefault("signing_key_env", "RELENG_SIGNING_KEY")
@@ -294,8 +350,9 @@ def released_versions(t: Transport) -> list[str]:
     out = []
     for name in t.listdir(RELEASES):
         st = t.lstat(f"{RELEASES}/{name}")
-        if semver.is_valid(name) and st is not None and st.is_dir and not st.is_link:
-            out.append(name)
+        if semver.is_valid(name) and st is not None and st.is_dir and not st.is_link and (
+                not getattr(t, "objects", False) or t.stat(f"{RELEASES}/{name}/{DOCUMENT}") is not None):
+            out.append(name)  # in a bucket, a release without artifacts.json is an unfinished publish
     return out
 
 

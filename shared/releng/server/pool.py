@@ -109,8 +109,8 @@ class _Shared:
     def listdir(self, rel: str) -> list[str]:
         return self.t.listdir(rel)
 
-    def put_file(self, local: Path, rel: str) -> Upload:
-        return self.t.put_file(local, rel)
+    def put_file(self, local: Path, rel: str, *expected: str) -> Upload:
+        return self.t.put_file(local, rel, *expected)  # an object store also takes the expected sha256
 
     def read_bytes(self, rel: str, limit: int = 1 << 20) -> bytes:
         return self.t.read_bytes(rel, limit)
@@ -141,3 +141,10 @@ class _Shared:
 
     def close(self) -> None:
         pass  # the end of reusing() closes the connection
+
+    def __getattr__(self, attr: str) -> Any:
+        """An object store's extra operations (releng.server.s3: objects, stored, replace_bytes, replace_link) reach
+        the pooled connection too; a transport without them has none here either."""
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self.t, attr)

@@ -76,6 +76,8 @@ class SftpTransport:
         except OSError as e:
             raise HostKeyError(f"cannot read known_hosts: {e.strerror or e}", f"{name}: {known_hosts}") from None
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        if key_file and not Path(key_file).expanduser().is_file():  # paramiko would say only "No such file"
+            raise TransportError("key_file does not exist or is not a file (nothing was sent)", f"{name}: {key_file}")
         try:
             client.connect(host, port, user, key_filename=str(Path(key_file).expanduser()) if key_file else None,
                            allow_agent=key_file is None, look_for_keys=False, timeout=timeout,

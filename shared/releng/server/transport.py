@@ -5,7 +5,8 @@ server"): stat, mkdir (atomic, so it doubles as a mutex), list, resumable upload
 small file (temp + POSIX rename), a directory rename that never replaces, and a symlink switch by renaming a new link
 over the old one. Every relative path is checked (no `..`, no absolute path, no NUL) before it touches a server.
 This module is the model: the Transport protocol, its records and errors, and the helpers built on its operations.
-The implementations sit above it (releng.server.local, releng.server.sftp: strict host keys, throughput tuning),
+The implementations sit above it (releng.server.local, releng.server.sftp: strict host keys, throughput tuning;
+releng.server.s3: a bucket, where conditional writes stand in for mkdir, rename and symlinks),
 and releng.server.connect picks one for a configured server (releng.server.pool lets one job that opens the same
 server several times, a watch-health check, keep one connection per server).
 """
@@ -105,13 +106,23 @@ def mkdirs(t: Transport, rel: str) -> None:
 
 
 def write_atomic(t: Transport, rel: str, data: bytes) -> None:
-    """Write a temp file beside `rel`, then rename it over `rel` in one POSIX rename: readers see old or new."""
+    """Write a temp file beside `rel`, then rename it over `rel` in one POSIX rename: readers see old or new.
+    An object store (releng.server.s3) replaces the object in one conditional PUT instead (If-Match: the ETag it
+    read), so a concurrent writer's update is refused, never lost."""
+    replace = getattr(t, "replace_bytes", None)
+    if replace is not None:
+        replace(rel, data)
+        return
     _swap_in(t, rel, lambda tmp: t.write_bytes(tmp, data), f"{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
 def switch_symlink(t: Transport, target: str, rel: str) -> None:
     """Point the symlink `rel` at `target` by renaming a new link over it: it never stops resolving
-    (docs/security-properties.md #6)."""
+    (docs/security-properties.md #6). In a bucket, `rel` is a pointer object replaced by one PUT."""
+    replace = getattr(t, "replace_link", None)
+    if replace is not None:
+        replace(target, rel)
+        return
     _swap_in(t, rel, lambda tmp: t.symlink(target, tmp), os.urandom(6).hex())
 
 
