@@ -13,7 +13,11 @@ rollback_log.jsonl at each server's root, and the follow-up is printed: the hotf
 lessons-learned template (rollback/rollback_checklist.md).
 
 The previous good release is the newest version in releases/ (on every reachable server) lower than VERSION, never
-rolled back before, and not a prerelease when stable or releases/latest changes. `--channel C` rolls back C only;
+rolled back before, and not a prerelease when stable or releases/latest changes. Each channel offers it again with
+the rollout (percent, halted) that channel last offered it with (channels/history.jsonl), 100% when it never did;
+the report says which. The hotfix hint names the next free patch on its line (no release, quarantined release or
+rollback log knows it: bump-version accepts it on that branch), and the `changelog:` line how CHANGELOG.md marks
+VERSION [YANKED]. `--channel C` rolls back C only;
 releases/VERSION is then quarantined only when no other channel (nor releases/latest) still offers it.
 
 Idempotent: when a server is down, or the CDN, GitHub or the webhook fails, the rest is done, the report and the
@@ -38,7 +42,7 @@ from typing import Any
 
 from releng import cli, names, signing
 from releng.errors import BadInput
-from releng.rollback import procedure
+from releng.rollback import follow_up, procedure
 from releng.server import layout
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "distribution" / "update_server_config.json"
@@ -66,9 +70,13 @@ def _run(args: argparse.Namespace) -> int:
         return cli.BAD_INPUT if body["failed"] else cli.OK
     done = "rolled back" if body["status"] == "complete" else "PARTLY rolled back"
     follow = body["follow_up"]
+    offers = "; ".join(f"{m['channel']} offers {m['version']} to {follow_up.rollout_text(m['rollout'])}"
+                       + (f" ({m['rollout_from']})" if m.get("rollout_from") else "") for m in body["manifests"])
     cli.info(args, f"{args.version} {done} to {body['to']} on {', '.join(body['channels']) or 'no channel'} "
-                   f"in {body['duration_s']:.2f} s\nnext: {follow['hotfix']}\n"
-                   f"then: write the lessons learned (template: {follow['checklist']})")
+                   f"in {body['duration_s']:.2f} s" + (f"\n{offers}" if offers else "")
+                   + f"\nnext: {follow['hotfix']} (then bump-version patch on that branch)"
+                   f"\nchangelog: {follow['yank']}"
+                   f"\nthen: write the lessons learned (template: {follow['checklist']})")
     return cli.OK if body["status"] == "complete" else cli.BAD_INPUT
 
 

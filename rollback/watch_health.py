@@ -96,7 +96,7 @@ def _act(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey,
     if halted:
         cli.info(args, f"{version}: {would}halt the rollout on {', '.join(halted)}", level=-1)
     body = procedure.rollback(cfg, version, why, key, dry_run=dry, trigger="watch-health", figures=figures,
-                             say=lambda m: cli.info(args, f"  {m}"))
+                             say=lambda m: cli.info(args, f"  {m}"), halted_first=halted)
     bodies.append(body)
     if body.get("status") == "partial" or (dry and body.get("failed")):  # a dry run that could not reach a server
         failed = [s["name"] for s in body.get("servers", []) if s.get("status") == "failed"]

@@ -38,6 +38,23 @@ def _positive(value: object, what: str, where: str) -> int:
     return value
 
 
+def _product(t: Transport | None, server: metric_sources.ServerRecords | None) -> str | None:
+    """The product name of the newest release on the server (its artifacts.json `name`, what the manifests offer):
+    the dashboard's title when the config names no project. None when there is none to read."""
+    if t is None or server is None or not server.published:
+        return None
+    from releng import semver
+    from releng.errors import RelengError
+    from releng.server import layout
+
+    newest = max(server.published, key=lambda v: semver.parse(v).precedence_key())
+    try:
+        name = layout.release_document(t, newest).get("name")
+    except (RelengError, OSError, ValueError):
+        return None
+    return name if isinstance(name, str) and name.strip() else None
+
+
 def open_records(args: argparse.Namespace) -> tuple[metric_sources.ServerRecords | None, Transport | None]:
     """The update server's records from --server-root or the first enabled server of --servers (None: neither)."""
     if args.server_root and args.servers:
@@ -85,7 +102,10 @@ def _run(args: argparse.Namespace) -> int:
     now = metric_sources.parse_time(args.as_of, "--as-of") if args.as_of else int(time.time())
     adoption = metric_sources.read_adoption(args.adoption) if args.adoption else None
     server, t = open_records(args)
+    project = config.section(cfg, "project").get("name")
     try:
+        if not isinstance(project, str) or not project.strip():
+            project = _product(t, server)
         releases, fixes, warnings = metric_sources.read_releases(repo, prefix, bug_types, window * metrics.DAY)
     finally:
         if t is not None:
@@ -93,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     for warning in warnings:
         cli.warn(warning)
     body = metrics.measure(releases, fixes, server, adoption, now=now, since_days=since, bug_window_days=window,
-                           repository=repo.name, tag_prefix=prefix)
+                           repository=repo.name, tag_prefix=prefix, project=project)
     text = cli.emit(args, "metrics", body)
     if args.html:
         import json

@@ -99,9 +99,10 @@ def _run(args: argparse.Namespace, started: list[tag_history.HistoryQuery] | Non
         cli.info(args, f"nothing releasable since {last.name if last else 'the start'}: no feat, fix or breaking "
                  "commits", level=-1)  # the answer, not progress: shown with -q too (issue 13), hidden by -qq
         return cli.NEGATIVE
+    after = last.version if last else None
     if f"{prefix}{new}" in history.tags:
-        raise BadInput(f"tag {prefix}{new} already exists")
-    bump.check_successor(last.version if last else None, new)
+        new, after = _hotfix_version(repo, prefix, new, history.tags)
+    bump.check_successor(after, new)
     build = bump.next_build((f.build for f in found), len(history.tags))
     numbers = version_files.numeric(new, build, strict=False)
 
@@ -129,11 +130,46 @@ def _run(args: argparse.Namespace, started: list[tag_history.HistoryQuery] | Non
             paths = [s.path for s in specs] + list(args.include)
             body["commit"] = _commit(repo, paths, settings["commit_message"], new)
         if args.tag:
-            _tag(repo, tag_name, new, counted, sign=args.sign)
+            _tag(repo, tag_name, new, _listed(counted, line[1]), sign=args.sign)
             body["tag"] = tag_name
         cli.info(args, f"bumped {current} -> {new} ({kind}), build {build}")
     _output(args, repo, body)
     return cli.OK
+
+
+def _hotfix_version(repo: Path, prefix: str, new: semver.Version,
+                    tags: Any) -> tuple[semver.Version, semver.Version]:
+    """A patch whose tag exists (a rolled-back release, issue 13): on the branch `hotfix/X.Y.Z` that
+    rollback-release names, X.Y.Z when it is the next free patch on that line (then checked as following the taken
+    tag before it); anywhere else BadInput, naming the version and branch to use."""
+    free = new
+    while f"{prefix}{free}" in tags:
+        free = semver.bump(free, "patch")
+    if new.is_prerelease or free == new:
+        raise BadInput(f"tag {prefix}{new} already exists")
+    branch = git.run(repo, "symbolic-ref", "-q", "--short", "HEAD", check=False).strip()
+    if branch == f"hotfix/{free}":
+        return free, semver.Version(free.major, free.minor, free.patch - 1)
+    raise BadInput(f"tag {prefix}{new} already exists (a rolled-back release?): the next free patch is {free}; "
+                   f"make it on the branch hotfix/{free} (git branch -m hotfix/{free}), then rerun")
+
+
+def _listed(counted: list[dict[str, Any]], since: Sequence[Any]) -> list[dict[str, Any]]:
+    """The tag message lists what the changelog lists: a commit and its revert inside the release cancel out
+    (issue 13), by the `This reverts commit <sha>` lines git writes."""
+    from releng import commits
+
+    shas, dropped, earlier = [e.sha for e in since], set[str](), {}
+    for e in since:  # newest first: a revert of a revert frees the original before its turn
+        if e.sha in dropped or not (targets := commits.reverted_shas(e.message)):
+            continue
+        hits = [s for t in targets for s in shas if s.startswith(t) and s not in dropped]
+        if hits:
+            dropped.update([*hits, e.sha])
+        else:  # it takes back a commit released earlier: the changelog lists it, so does the tag
+            earlier[e.sha] = {"sha": e.sha, "subject": commits.subject(e.message)}
+    by_sha = {c["sha"]: c for c in counted} | earlier
+    return [by_sha[s] for s in shas if s in by_sha and s not in dropped]
 
 
 def _commit(repo: Path, paths: list[str], template: str, new: semver.Version) -> str | None:

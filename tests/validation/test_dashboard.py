@@ -85,7 +85,11 @@ def test_the_sample_is_a_valid_metrics_document(validate_document):
     validate_document(doc)
     kpis = {k["id"]: (k["value"], k["status"]) for k in doc["kpis"]}
     assert kpis["rollback_rate"] == (22.22, "fail") and kpis["adoption_7d"] == (32.0, "fail")
-    assert kpis["rollback_time"] == ((38.5 + 0.02 * DAY) / 2, "pass")  # median of 38.5 s and 28.8 min (halt)
+    # how long each bad release was out on stable, from its first manifest there to the rollback, not the
+    # command's 38.5 s: 1.2.0 for 0.06 d (86.4 min), 1.4.0 for 0.02 d (28.8 min); their median is 57.6 min
+    assert kpis["rollback_time"] == (3456, "pass")
+    assert [(e["from"], e["measured_on"], e["rollback_time_s"]) for e in doc["rollbacks"]] == [
+        ("1.2.0", "stable", 5184), ("1.4.0", "stable", 1728)]
     assert {r["version"]: r["state"] for r in doc["releases"]} == {
         "1.0.0": "superseded", "1.1.0": "superseded", "1.2.0": "rolled-back", "1.2.1": "superseded",
         "1.3.0": "superseded", "1.4.0": "rolled-back", "1.4.1": "live", "1.5.0": "superseded",

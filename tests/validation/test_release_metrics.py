@@ -51,8 +51,9 @@ def released(git_repo, tmp_path):
     """Four releases, a rolled-back 1.1.0, a hotfix 1.1.1 from hotfix/1.1.1, a prerelease, fixes after each.
 
     1.0.0 lightweight at T0;       fixes after it: c3 (T0+3d)
-    1.1.0 tag T0+12d, first commit after 1.0.0 at T0+2d -> 10 d; rolled back at T0+13d (42 s)
-    1.1.1 from hotfix/1.1.1, tag T0+13d+2h -> hotfix time 2 h from the rollback; its fix (T0+13d+1h) is 1.1.0's bug
+    1.1.0 tag T0+12d, first commit after 1.0.0 at T0+2d -> 10 d; on stable T0+12d+3h, rolled back at T0+13d (21 h)
+    1.1.1 from hotfix/1.1.1, tag T0+13d+2h, on stable T0+13d+3h -> hotfix time 3 h from the rollback; its fix
+          (T0+13d+1h) is 1.1.0's bug
     1.2.0 tag T0+50d, first commit not in 1.1.1 at T0+14d -> 36 d; 3 fixes after it (window open at T0+60d)
     """
     r = git_repo
@@ -131,7 +132,9 @@ def test_every_kpi_from_tags_history_rollback_log_and_adoption(released, capsys,
     assert rows["1.1.1"]["hotfix"] is True and rows["1.1.0"]["hotfix"] is False
     assert rows["1.1.1"]["hotfix_signals"] == [
         "on branch hotfix/1.1.1", "tag message says hotfix", "after the rollback of 1.1.0"]
-    assert (rows["1.1.1"]["hotfix_time_s"], rows["1.1.1"]["hotfix_from"]) == (2 * HOUR, "rollback")
+    # from the rollback (T0+13d) to 1.1.1's first manifest on stable (T0+13d+3h), not to its tag (issue 13)
+    assert (rows["1.1.1"]["hotfix_time_s"], rows["1.1.1"]["hotfix_from"], rows["1.1.1"]["hotfix_to"]) == (
+        3 * HOUR, "rollback", "stable")
     assert {v: r["post_release_bugs"] for v, r in rows.items()} == {"1.0.0": 1, "1.1.0": 1, "1.1.1": 1, "1.2.0": 3}
     assert [f["subject"] for f in rows["1.1.0"]["fixes"]] == ["fix: restore the gain range"]
     assert [f["subject"] for f in rows["1.1.1"]["fixes"]] == ["fix: typo in the about box"]
@@ -144,19 +147,20 @@ def test_every_kpi_from_tags_history_rollback_log_and_adoption(released, capsys,
     assert [r["adoption_percent"] for r in rows.values()] == [10, 0, 30, 60]
     assert doc["rollbacks"] == [{
         "at": iso(T0 + 13 * DAY), "from": "1.1.0", "to": "1.0.0", "reason": "crash rate 4.2% > 1% <b>bold</b>",
-        "who": "watch-health", "channels": ["stable"], "duration_s": 42, "rollback_time_s": 42,
-        "measured_from": "duration", "exposure_s": DAY - HOUR}]
+        "who": "watch-health", "channels": ["stable"], "duration_s": 42, "rollback_time_s": 21 * HOUR,
+        "measured_from": "first-offer", "measured_on": "stable", "rollback_times": {"stable": 21 * HOUR},
+        "exposure_s": DAY - HOUR}]  # out on stable from T0+12d+3h to T0+13d: 21 h, not the command's 42 s
     kpis = {k["id"]: (k["value"], k["status"], k["met"], k["measured"]) for k in doc["kpis"]}
     assert kpis == {
         "time_to_release": (23 * DAY, "pass", 1, 2),  # median of 10 d and 36 d
-        "hotfix_time": (2 * HOUR, "pass", 1, 1),
-        "rollback_time": (42, "pass", 1, 1),
+        "hotfix_time": (3 * HOUR, "pass", 1, 1),
+        "rollback_time": (21 * HOUR, "fail", 0, 1),
         "post_release_bugs": (1.5, "pass", 3, 4),
         "rollback_rate": (25, "fail", 0, 1),
         "adoption_7d": (60, "pass", 1, 1),
     }
     assert doc["summary"] == {"releases": 4, "hotfixes": 1, "rollbacks": 1, "newest": "1.2.0", "message": None,
-                              "passed": 5, "failed": 1}
+                              "passed": 4, "failed": 2}
 
 
 def test_the_terminal_table_shows_rows_and_verdicts(released, capsys):
@@ -165,7 +169,7 @@ def test_the_terminal_table_shows_rows_and_verdicts(released, capsys):
     lines = out.splitlines()
     assert lines[0].split() == ["release", "tagged", "kind", "to", "release", "bugs", "state", "adoption"]
     assert lines[2].split() == ["1.1.0", "2023-11-26", "release", "10.0", "d", "1", "rolled-back", "0.0%"]
-    assert lines[3].split() == ["1.1.1", "2023-11-28", "hotfix", "2.0", "h", "1", "live", "30.0%"]
+    assert lines[3].split() == ["1.1.1", "2023-11-28", "hotfix", "3.0", "h", "1", "live", "30.0%"]
     assert lines[4].split()[5:7] == ["3+", "rolling-out"]  # + : the bug window is still open
     kpi = {line[:18].strip(): line[18:].split() for line in lines[7:]}
     assert kpi["Rollback rate"] == ["<", "5%", "25.0%", "rate", "FAIL", "0/1"]
@@ -194,11 +198,12 @@ def test_without_server_or_adoption_those_kpis_have_no_data(released, capsys, va
     validate_document(doc)
     status = {k["id"]: k["status"] for k in doc["kpis"]}
     assert code == 0
-    assert status == {"time_to_release": "pass", "hotfix_time": "fail", "rollback_time": "no-data",
+    assert status == {"time_to_release": "pass", "hotfix_time": "pass", "rollback_time": "no-data",
                       "post_release_bugs": "pass", "rollback_rate": "no-data", "adoption_7d": "no-data"}
     hotfix = doc["releases"][2]
-    # git alone still knows 1.1.1 came from hotfix/1.1.1; without the rollback log its time runs from 1.1.0's tag
-    assert (hotfix["hotfix_time_s"], hotfix["hotfix_from"]) == (DAY + 2 * HOUR, "release")
+    # git alone still knows 1.1.1 came from hotfix/1.1.1; without the rollback log its time runs from its first fix
+    # commit after 1.1.0 (T0+13d+1h), and without the channel history to its tag (T0+13d+2h)
+    assert (hotfix["hotfix_time_s"], hotfix["hotfix_from"], hotfix["hotfix_to"]) == (HOUR, "first-fix", "tag")
     assert all(r["state"] is None for r in doc["releases"])
 
 
@@ -402,8 +407,14 @@ def test_records_written_by_publish_promote_and_rollback_release(git_repo, tmp_p
     assert rows["1.2.0"]["channels"]["stable"]["state"] == "rolled-back"
     assert rows["1.2.0"]["channels"]["stable"]["percent"] == 10
     assert rows["1.1.0"]["latest"] is True and rows["1.0.0"]["channels"]["dev"]["state"] == "superseded"
-    assert [(e["from"], e["to"], e["reason"], e["rollback_time_s"], e["measured_from"]) for e in doc["rollbacks"]] == [
-        ("1.2.0", "1.1.0", "crashes on load", log[0]["duration_s"], "duration")]
+    (event,) = doc["rollbacks"]
+    assert (event["from"], event["to"], event["reason"], event["duration_s"]) == (
+        "1.2.0", "1.1.0", "crashes on load", log[0]["duration_s"])
+    # how long 1.2.0 was out: from its first manifest on each channel to the one that rolled it back there, the
+    # figure of the furthest channel (stable) being the KPI's
+    assert (event["measured_from"], event["measured_on"], sorted(event["rollback_times"])) == (
+        "first-offer", "stable", ["beta", "dev", "stable"])
+    assert event["rollback_time_s"] == event["rollback_times"]["stable"]
     assert {k["id"]: k["value"] for k in doc["kpis"]}["rollback_rate"] == 33.33
 
 
@@ -448,6 +459,6 @@ def test_only_a_rollback_since_the_previous_release_makes_a_patch_a_hotfix():
     body = metrics.measure(releases, {}, server, None, now=int(T0 + 60 * DAY))
     assert [(r["hotfix"], r["hotfix_time_s"], r["hotfix_from"]) for r in body["releases"]] == [
         (False, None, None), (True, DAY // 2, "rollback"), (False, None, None)]
-    assert body["rollbacks"][0]["rollback_time_s"] is None  # no duration, no halt: not measured
+    assert body["rollbacks"][0]["rollback_time_s"] is None  # no channel history of 1.1.0: not measured
     assert [(k["status"], k["detail"]) for k in body["kpis"] if k["id"] == "rollback_time"] == [
-        ("no-data", "rollbacks without a duration or a halt")]
+        ("no-data", "rollbacks without a channel history of the version")]

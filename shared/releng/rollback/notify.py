@@ -26,7 +26,7 @@ import re
 import smtplib
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -177,9 +177,20 @@ def mark_github_release(gh: GitHub, tag: str, note: str) -> str:
     return "marked"
 
 
-def hotfix_command(previous: str, tag_prefix: str = "v") -> str:
-    """The follow-up: `git checkout -b hotfix/X.Y.Z vPREVIOUS`, X.Y.Z the previous good release's next patch."""
-    return f"git checkout -b hotfix/{semver.bump(semver.parse(previous).core, 'patch')} {tag_prefix}{previous}"
+def hotfix_version(previous: str, taken: Iterable[str] = ()) -> str:
+    """The next free patch on PREVIOUS's line: its patch bump, then the next one while that version is taken (the
+    rolled-back release itself, anything published or quarantined), so bump-version finds no existing tag."""
+    used = {str(v) for v in taken}
+    candidate = semver.bump(semver.parse(previous).core, "patch")
+    while str(candidate) in used:
+        candidate = semver.bump(candidate, "patch")
+    return str(candidate)
+
+
+def hotfix_command(previous: str, tag_prefix: str = "v", taken: Iterable[str] = ()) -> str:
+    """The follow-up: `git checkout -b hotfix/X.Y.Z vPREVIOUS`, X.Y.Z the next free patch on the previous good
+    release's line (hotfix_version), branched from the last good tag (docs/hotfix.md)."""
+    return f"git checkout -b hotfix/{hotfix_version(previous, taken)} {tag_prefix}{previous}"
 
 
 @dataclass(frozen=True)

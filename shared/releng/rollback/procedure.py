@@ -23,7 +23,7 @@ from typing import Any
 
 from releng import names, semver, signing, times
 from releng.errors import BadInput, ExternalError, RelengError
-from releng.rollback import notify
+from releng.rollback import follow_up, notify
 from releng.server import cdn, channel_store, channels, github, layout
 from releng.server.channel_store import Channel
 from releng.server.connect import open_server
@@ -199,10 +199,12 @@ class Plan:
     move_latest: bool
     quarantine: bool
     pending: dict[str, Any] | None
+    taken: list[str] = field(default_factory=list)  # versions a hotfix must not reuse (notify.hotfix_version)
+    rollouts: dict[str, str] = field(default_factory=dict)  # channel -> where its re-offered rollout comes from
 
 
 def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version: str, channel: str | None,
-          trusted: Mapping[str, bytes], started: datetime) -> Plan:
+          trusted: Mapping[str, bytes], started: datetime, halted_first: Sequence[str] = ()) -> Plan:
     """What this run has to do; BadInput (before any change) when the rollback is refused."""
     logs = [e for _, t in held for e in layout.read_jsonl(t, ROLLBACK_LOG)]
     pending = max((e for e in logs if e.get("from") == version and e.get("status") == "partial"),
@@ -245,12 +247,19 @@ def _plan(cfg: Mapping[str, Any], held: list[tuple[Server, Transport]], version:
     targets: dict[str, tuple[str, dict[str, Any], bytes | None]] = {
         c: ("sync", b.payload, b.envelope) for c, b in synced.items() if b.payload}
     clock, offer = channel_store.clock(cfg["manifest"]), _offer(cfg, held, to, trusted) if offered else None
-    for c in offered:
+    history = [h for _, t in held for h in layout.read_jsonl(t, layout.HISTORY)]
+    rollouts: dict[str, str] = {}
+    for c in offered:  # the channel's own earlier rollout of TO (percent, halted), not 100% (issue 13)
         top = channel_store.current(current[c])
         assert top is not None and offer is not None
-        targets[c] = ("rollback", channels.roll_back(top, offer, clock).payload, None)
+        if c in halted_first:  # a dry run after halt(dry_run=True): the real halt takes a number first
+            top = {**top, "manifest_number": int(top["manifest_number"]) + 1}
+        earlier = channels.previous_rollout(history, c, to)
+        rollouts[c] = f"its rollout on {c} before {version}" if earlier else f"{c} never offered {to}: everybody"
+        targets[c] = ("rollback", channels.roll_back(top, offer, clock, earlier).payload, None)
     rid = str(pending["id"]) if pending else f"{version}-{started:%Y%m%dT%H%M%SZ}-{os.urandom(3).hex()}"
-    return Plan(rid, to, targets, move_latest, quarantine, pending)
+    taken = follow_up.taken([t for _, t in held], version, logs)
+    return Plan(rid, to, targets, move_latest, quarantine, pending, taken, rollouts)
 
 
 def previous_good(held: Sequence[tuple[Server, Transport]], version: str, logs: Sequence[Mapping[str, Any]], *,
@@ -267,8 +276,10 @@ def previous_good(held: Sequence[tuple[Server, Transport]], version: str, logs: 
 
 def rollback(cfg: dict[str, Any], version: str, reason: str, key: SigningKey, *, channel: str | None = None,
              dry_run: bool = False, trigger: str = "manual", figures: Mapping[str, Any] | None = None,
-             who: str | None = None, say: Say | None = None) -> dict[str, Any]:
-    """Roll VERSION back on every configured server; the body of the `releng/rollback` document (module doc)."""
+             who: str | None = None, say: Say | None = None, halted_first: Sequence[str] = ()) -> dict[str, Any]:
+    """Roll VERSION back on every configured server; the body of the `releng/rollback` document (module doc).
+    `halted_first`: with dry_run, the channels a dry halt() just said it would halt, so the manifest numbers
+    predicted are those the real run writes (halt, then rollback: two numbers)."""
     names.check_version(version)
     if channel is not None and names.check_channel(channel) not in cfg["channels"]:
         raise BadInput(f"--channel must be one of {', '.join(cfg['channels'])}, found {channel!r}")
@@ -280,9 +291,13 @@ def rollback(cfg: dict[str, Any], version: str, reason: str, key: SigningKey, *,
     t_start, started = time.monotonic(), times.utc_now()
     with connected(cfg) as servers:  # an unreachable server is named in the body (and by the script) at the end
         with _locked(_up(servers), take=not dry_run) as held:
-            plan = _plan(cfg, _up([s for s, _ in held]), version, channel, trusted, started)
+            plan = _plan(cfg, _up([s for s, _ in held]), version, channel, trusted, started,
+                         halted_first if dry_run else ())
             targets = {c: (a, p, e if e is not None else channel_store.sign(channels.Change(a, p), key))
                        for c, (a, p, e) in plan.targets.items()}
+            for c, note in sorted(plan.rollouts.items()):
+                say(f"{c}: {'would offer' if dry_run else 'offer'} {plan.to} to "
+                    f"{follow_up.rollout_text(plan.targets[c][1]['rollout'])} ({note})")
             for s, t in held:
                 with _failing(s):
                     _server_steps(s, t, plan, targets, trusted, version, who, started, dry_run, say)
@@ -333,7 +348,7 @@ def _global_steps(cfg: Mapping[str, Any], servers: Sequence[Server], plan: Plan,
                                                   for n in up[0].listdir(layout.release_dir(plan.to))]
     prefix = (cfg.get("github") or {}).get("tag_prefix", "v")
     news = notify.News(version=version, to=plan.to, reason=reason, who=who, tag=f"{prefix}{version}",
-                       channels=sorted(plan.targets), hotfix=notify.hotfix_command(plan.to, prefix),
+                       channels=sorted(plan.targets), hotfix=notify.hotfix_command(plan.to, prefix, plan.taken),
                        checklist=CHECKLIST)
     return notify.announce(news, urls, purger=purger, gh=gh, notifier=notifier,
                            earlier=(plan.pending or {}).get("steps", {}), purge_again=any(s.changes for s in servers),
@@ -355,14 +370,17 @@ def _body(cfg: Mapping[str, Any], servers: Sequence[Server], plan: Plan, version
         "reason": reason, "trigger": trigger, "who": who, "started_at": times.format_time(started),
         "first_started_at": (plan.pending or {}).get("at") or times.format_time(started), "dry_run": dry,
         "status": status, "failed": failed, "figures": dict(figures or {}),
-        "manifests": [{"channel": c, "action": a, "version": p["version"], "manifest_number": p["manifest_number"]}
+        "manifests": [{"channel": c, "action": a, "version": p["version"], "manifest_number": p["manifest_number"],
+                       "rollout": {"percent": p["rollout"]["percent"], "halted": p["rollout"]["halted"]},
+                       **({"rollout_from": plan.rollouts[c]} if c in plan.rollouts else {})}
                       for c, (a, p, _) in sorted(targets.items())],
         "latest": plan.to if plan.move_latest else None,
         "servers": [{"name": s.name, "status": "done" if done[s.name] else "failed", "error": s.error,
                      "changes": s.changes, "quarantine": s.quarantine or earlier.get(s.name, {}).get("quarantine")}
                     for s in servers],
         "steps": steps,
-        "follow_up": {"hotfix": notify.hotfix_command(plan.to, prefix), "checklist": CHECKLIST},
+        "follow_up": {"hotfix": notify.hotfix_command(plan.to, prefix, plan.taken), "checklist": CHECKLIST,
+                      "yank": follow_up.yank_hint(cfg, version)},
     }
 
 

@@ -157,6 +157,19 @@ def roll_back(current: Mapping[str, Any], offer: Offer, clock: Clock,
                                      rollback_of=bad))
 
 
+def previous_rollout(history: Iterable[Mapping[str, Any]], channel: str, version: str) -> dict[str, Any] | None:
+    """The rollout (percent, halted) CHANNEL last offered VERSION with, from channels/history.jsonl lines: what a
+    rollback to VERSION offers again there (issue 13: a release that had reached 50% of stable goes back to 50%,
+    not 100%). None when the channel never offered VERSION (or the line has no well-formed rollout)."""
+    lines = [h for h in history if h.get("channel") == channel and h.get("version") == version
+             and isinstance(h.get("manifest_number"), int)]
+    if not lines:
+        return None
+    rollout = max(lines, key=lambda h: int(h["manifest_number"])).get("rollout")
+    return {"percent": rollout["percent"], "halted": rollout["halted"]} if _rollout_or_full(rollout) is rollout \
+        else None
+
+
 def revert(current: Mapping[str, Any] | None, channel: str, offer: Offer, clock: Clock,
            rollout: Mapping[str, Any] | None) -> Change:
     """Offer again what a history entry offered (its version and rollout), `rollback_of` the current version when

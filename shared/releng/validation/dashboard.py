@@ -38,13 +38,13 @@ def _t(text: object) -> str:
 def render(doc: Mapping[str, Any]) -> str:
     """The whole page as text."""
     s = doc["summary"]
-    repo = doc.get("repository") or "repository"
+    name = title(doc)
     window = f"since {doc['since'][:10]}" if doc.get("since") else "all time"
     verdict = (f"{s['passed']} of {len(doc['kpis'])} KPIs on target, {s['failed']} off target, "
                f"{len(doc['kpis']) - s['passed'] - s['failed']} without data")
     body = [
-        '<header><div><p class="eyebrow">AudioLab release engineering</p>'
-        f"<h1>Release metrics · {_t(repo)}</h1>"
+        f'<header><div><p class="eyebrow">{_t(doc.get("project") or "release engineering")}</p>'
+        f"<h1>{_t(name)}</h1>"
         f'<p class="sub">{s["releases"]} releases ({_t(window)}), {s["hotfixes"]} hotfixes, {s["rollbacks"]} '
         f"rollbacks · bug window {doc['bug_window_days']} days · generated {_t(doc['generated_at'])}</p></div>"
         f'<p class="verdict">{_t(verdict)}</p></header>',
@@ -64,8 +64,14 @@ def render(doc: Mapping[str, Any]) -> str:
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>Release metrics · {_t(repo)}</title><style>{_CSS}</style></head>"
+            f"<title>{_t(name)}</title><style>{_CSS}</style></head>"
             f'<body><main>{"".join(body)}</main></body></html>\n')
+
+
+def title(doc: Mapping[str, Any]) -> str:
+    """`Release metrics · <project>`: the project's own name (config `project.name`, else the product name of its
+    releases on the server), never a borrowed one nor the folder's (issue 13); without either, no name at all."""
+    return f"Release metrics · {doc['project']}" if doc.get("project") else "Release metrics"
 
 
 def _figure(svg: str, caption: str = "", note: str = "") -> str:
@@ -126,14 +132,15 @@ def _trends(doc: Mapping[str, Any]) -> list[tuple[str, str, str]]:
                        "no release yet", ["window still open" if r["bug_window_open"] else "" for r in rows]))
     hot = [r for r in doc["releases"] if r["hotfix"]][-TREND:]
     out.append(_series(kpi["hotfix_time"], "Hotfix time per hotfix (hours)",
-                       "Hours from the rollback (or the release it fixes) to the hotfix tag.",
+                       "Hours from the rollback (else the first fix commit after the bad release) to the hotfix "
+                       "on stable (else its tag).",
                        [r["version"] for r in hot], [r["hotfix_time_s"] for r in hot], metrics.HOUR, "hours",
                        "no hotfix release", [f"from the {r['hotfix_from']}" for r in hot]))
     out.append(_series(kpi["rollback_time"], "Rollback time per rollback (minutes)",
-                       "Minutes each rollback took (the log's duration, else from the halt).",
+                       "Minutes each bad release was out: from its first manifest on the furthest channel rolled "
+                       "back to the rollback there.",
                        [f"{e['from']}" for e in events], [e["rollback_time_s"] for e in events], 60, "min",
-                       "no rollback", [f"measured from the {e['measured_from']}" if e["measured_from"] else ""
-                                       for e in events]))
+                       "no rollback", [f"on {e['measured_on']}" if e.get("measured_on") else "" for e in events]))
     return out
 
 
@@ -150,15 +157,16 @@ def _cell(channel: str, entry: Mapping[str, Any] | None, stable: bool) -> Cell:
     if entry is None:
         return Cell("—", "", f"{channel}: never offered")
     first = f", first offered {entry['first_at']}"
+    since = f" · {str(entry['first_at'])[:10]}"  # printed in the cell: a screenshot or a PDF has no hover
     if entry["state"] == "current":
         pct = f"{entry['percent']:g}%" if entry["percent"] is not None else "offered"
         if entry["halted"]:
-            return Cell(f"halted at {pct}", "halted", f"{channel}: rollout halted at {pct}{first}")
+            return Cell(f"halted at {pct}{since}", "halted", f"{channel}: rollout halted at {pct}{first}")
         full = entry["percent"] is None or entry["percent"] >= 100
         state = ("live" if full else "rolling-out") if stable else ("testing" if full else "rolling-out")
-        return Cell(pct, state, f"{channel}: offered to {pct} of clients{first}")
+        return Cell(f"{pct}{since}", state, f"{channel}: offered to {pct} of clients{first}")
     word = STATE_STYLE[entry["state"]][2]
-    return Cell(word, entry["state"], f"{channel}: {word}{first}")
+    return Cell(f"{word}{since}", entry["state"], f"{channel}: {word}{first}")
 
 
 def _channels_section(doc: Mapping[str, Any]) -> str:
@@ -175,7 +183,8 @@ def _channels_section(doc: Mapping[str, Any]) -> str:
             cells = [_cell(c, r["channels"].get(c), i == len(channels) - 1) for i, c in enumerate(channels)]
             lines.append((r["version"], badge, cells, r["state"] or ""))
         counts = [(st, sum(1 for r in rows if r["state"] == st)) for st in STATE_STYLE]
-        desc = f"Each release (newest first) on each channel: {', '.join(channels)}. Hover a cell for dates."
+        desc = (f"Each release (newest first) on each channel: {', '.join(channels)}; each cell's date is when "
+                "that channel first offered it.")
         chart = (_figure(matrix(title, desc, lines, channels), "Channels", desc)
                  + _figure(state_strip("Releases by rollout state", counts), "Releases by rollout state",
                            "where each release stands now"))

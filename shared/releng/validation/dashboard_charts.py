@@ -118,9 +118,9 @@ def bar_chart(s: Series, width: int = 560, height: int = 250) -> str:
             parts.append(f'<rect x="{cx - bar_w / 2:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" '
                          f'height="{h:.1f}" rx="3" fill="{fill}" class="{"ok" if ok else "bad"}">'
                          f'<title>{_t(label)}: {short(value)} {_t(s.unit)}, {verdict}{_t(hint)}</title></rect>')
-            if not rotate:
-                parts.append(f'<text x="{cx:.1f}" y="{top + plot_h - h - 5:.1f}" text-anchor="middle" '
-                             f'class="val">{short(value)}</text>')
+            small = ' style="font-size:9px"' if rotate else ""  # printed always: a screenshot has no hover
+            parts.append(f'<text x="{cx:.1f}" y="{top + plot_h - h - 4:.1f}" text-anchor="middle" '
+                         f'class="val"{small}>{short(value)}</text>')
         lx, ly = cx, top + plot_h + 16
         anchor = "end" if rotate else "middle"
         turn = f' transform="rotate(-40 {lx:.1f} {ly})"' if rotate else ""
@@ -181,21 +181,16 @@ def matrix(title: str, desc: str, rows: Sequence[tuple[str, str, Sequence[Cell],
 
 def state_strip(title: str, counts: Sequence[tuple[str, int]], width: int = 1120) -> str:
     """One horizontal bar split by release state, with a legend: how many releases are in which state."""
-    total = sum(n for _, n in counts) or 1
     desc = ", ".join(f"{STATE_STYLE[s][2]}: {n}" for s, n in counts if n) or "no releases"
     head, tail = _open(width, 70, title, desc, "strip")
     parts, x = [head], 0.0
-    for state, n in counts:
-        if not n:
-            continue
-        w = (width - 2) * n / total
+    shown = [(state, n) for state, n in counts if n]
+    for (state, n), w in zip(shown, segment_widths([n for _, n in shown], width - 2), strict=True):
         fill, ink, word = STATE_STYLE[state]
         parts.append(f'<g><title>{_t(word)}: {n}</title><rect x="{x + 1:.1f}" y="4" width="{w:.1f}" height="26" '
-                     f'fill="{fill}" stroke="{GRID if state == "superseded" else "#ffffff"}"/>')
-        if w > 26:
-            parts.append(f'<text x="{x + 1 + w / 2:.1f}" y="22" text-anchor="middle" style="fill:{ink}" '
-                         f'class="cell">{n}</text>')
-        parts.append("</g>")
+                     f'fill="{fill}" stroke="{GRID if state == "superseded" else "#ffffff"}"/>'
+                     f'<text x="{x + 1 + w / 2:.1f}" y="22" text-anchor="middle" style="fill:{ink}" '
+                     f'class="cell">{n}</text></g>')  # every segment says its count (issue 13)
         x += w
     lx = 0
     for state, n in counts:
@@ -205,6 +200,16 @@ def state_strip(title: str, counts: Sequence[tuple[str, int]], width: int = 1120
                          f'stroke-width="0.5"/><text x="{lx + 17}" y="56" class="legend">{_t(word)} ({n})</text>')
             lx += 30 + 7 * len(f"{word} ({n})")
     return "".join(parts) + tail
+
+
+def segment_widths(counts: Sequence[int], width: float, least: float = 36.0) -> list[float]:
+    """Widths proportional to the counts, none narrower than `least` (room for its label), summing to `width`."""
+    if not counts:
+        return []
+    least = min(least, width / len(counts))
+    spare = width - least * len(counts)
+    total = sum(counts) or 1
+    return [least + spare * n / total for n in counts]
 
 
 def sparkline(values: Sequence[float | None], ok: Callable[[float], bool], target: float,

@@ -9,9 +9,13 @@ hotfix is, where a time starts, how a summary aggregates) are in README.md under
   release has no previous one, so no value); summary: the median.
 - hotfix: a patch release cut from a `hotfix/*` branch (or merged from one, or so named in its tag message), or
   tagged after a rollback of a release of the same major.minor line. Hotfix time runs from that rollback (else
-  from the release it fixes, its previous release) to the hotfix tag; summary: the median.
-- rollback time: the log's `duration_s`, else from the version's last `halt` in the channel history to the
-  rollback; summary: the median.
+  from the first fix commit after the bad release: the hotfix's oldest commit not in it; else that release's tag)
+  to the hotfix first reaching stable in the channel history (else, without server records, its tag); summary:
+  the median.
+- rollback time: how long the bad release stayed out (issue 13; not the rollback command's own run time, kept as
+  `duration_s`): from its first manifest on a channel (channel history) to the manifest that rolled it back there
+  (else the rollback log's time), measured on the furthest channel in the channel order it was rolled back on
+  (stable before beta before dev), each channel's figure kept in `rollback_times`; summary: the median.
 - post-release bugs: fix commits that landed within the bug window after a release without being in it, each
   counted once, for the newest release out when it landed; summary: the mean.
 - rollback rate: releases rolled back (log, `rollback_of` in the history, or quarantine) / releases, in percent.
@@ -63,8 +67,8 @@ def meets(kpi: Kpi, value: float) -> bool:
 
 def measure(releases: Sequence[Release], fixes: Mapping[str, Sequence[Fix]], server: ServerRecords | None,
             adoption: Adoption | None, *, now: int, since_days: int | None = None, bug_window_days: int = 14,
-            repository: str = "", tag_prefix: str = "v") -> dict[str, Any]:
-    """The metrics document's body (no schema stamp)."""
+            repository: str = "", tag_prefix: str = "v", project: str | None = None) -> dict[str, Any]:
+    """The metrics document's body (no schema stamp). `project`: the name the dashboard is titled with."""
     start = None if since_days is None else now - since_days * DAY
     rollbacks = sorted(server.rollbacks if server else (), key=lambda r: r.at)
     rolled_back = _rolled_back(server)
@@ -72,7 +76,8 @@ def measure(releases: Sequence[Release], fixes: Mapping[str, Sequence[Fix]], ser
     channels = _channel_states(server)
     tag_at = {r.version: r.at for r in releases}
     rows = [_row(r, server, rollbacks, rolled_back, bugs.get(r.version, []), channels.get(r.version, {}),
-                 previous_at=tag_at.get(r.previous or ""), now=now, window=bug_window_days * DAY)
+                 previous_at=tag_at.get(r.previous or ""), now=now, window=bug_window_days * DAY,
+                 on_stable=_first_on_stable(server, r.version))
             for r in releases if start is None or r.at >= start]
     events = [_rollback_row(r, server) for r in rollbacks if start is None or r.at >= start]
     newest = max((row for row in rows if not row["rolled_back"]), key=lambda row: _key(row["version"]),
@@ -90,6 +95,7 @@ def measure(releases: Sequence[Release], fixes: Mapping[str, Sequence[Fix]], ser
     return {
         "generated_at": iso(now),
         "repository": repository,
+        "project": project or None,
         "tag_prefix": tag_prefix,
         "since": iso(start),
         "bug_window_days": bug_window_days,
@@ -184,9 +190,17 @@ def _state(version: str, server: ServerRecords | None, rolled_back: set[str],
     return "published" if version in server.published else "unpublished"
 
 
+def _first_on_stable(server: ServerRecords | None, version: str) -> int | None:
+    """When VERSION's first manifest on stable (the last channel) was written; None without such a record."""
+    if server is None or not server.channels:
+        return None
+    return min((c.at for c in server.history if c.channel == server.channels[-1] and c.version == version),
+               default=None)
+
+
 def _row(r: Release, server: ServerRecords | None, rollbacks: Sequence[Rollback], rolled_back: set[str],
          bugs: Sequence[Fix], channels: dict[str, dict[str, Any]], *, previous_at: int | None, now: int,
-         window: int) -> dict[str, Any]:
+         window: int, on_stable: int | None = None) -> dict[str, Any]:
     v = semver.parse(r.version)
     # a rollback of this X.Y line since the previous release (an older one was answered by an older hotfix)
     same_line = [b for b in rollbacks if (previous_at or 0) <= b.at <= r.at and semver.is_valid(b.from_version)
@@ -195,12 +209,17 @@ def _row(r: Release, server: ServerRecords | None, rollbacks: Sequence[Rollback]
     if v.patch > 0 and same_line:
         signals.append(f"after the rollback of {same_line[-1].from_version}")
     hotfix = v.patch > 0 and bool(signals)
-    hotfix_time = hotfix_from = None
+    hotfix_time = hotfix_from = hotfix_to = None
     if hotfix:
+        end, hotfix_to = (on_stable, "stable") if on_stable is not None else (r.at, "tag")
         if same_line:
-            hotfix_time, hotfix_from = r.at - same_line[-1].at, "rollback"
+            hotfix_time, hotfix_from = end - same_line[-1].at, "rollback"
+        elif r.first_commit_at is not None and r.previous is not None:
+            hotfix_time, hotfix_from = end - r.first_commit_at, "first-fix"
         elif previous_at is not None:
-            hotfix_time, hotfix_from = r.at - previous_at, "release"
+            hotfix_time, hotfix_from = end - previous_at, "release"
+        if hotfix_time is None:
+            hotfix_to = None
     ttr = r.at - r.first_commit_at if r.previous is not None and r.first_commit_at is not None else None
     first_publish = min((c["first_at"] for c in channels.values()), default=None)
     return {
@@ -209,6 +228,7 @@ def _row(r: Release, server: ServerRecords | None, rollbacks: Sequence[Rollback]
         "first_commit_at": iso(r.first_commit_at), "time_to_release_s": None if ttr is None else max(0, ttr),
         "hotfix": hotfix, "hotfix_signals": signals if hotfix else [],
         "hotfix_time_s": None if hotfix_time is None else max(0, hotfix_time), "hotfix_from": hotfix_from,
+        "hotfix_to": hotfix_to,
         "post_release_bugs": len(bugs), "bug_window_open": now < r.at + window,
         "fixes": [{"sha": f.sha, "committed_at": iso(f.at), "subject": f.subject} for f in bugs],
         "first_published_at": first_publish, "channels": channels,
@@ -219,18 +239,24 @@ def _row(r: Release, server: ServerRecords | None, rollbacks: Sequence[Rollback]
 
 
 def _rollback_row(r: Rollback, server: ServerRecords | None) -> dict[str, Any]:
+    """One rollback; its time is how long the bad release was out on each channel (module doc), from records."""
     history = server.history if server else ()
-    seconds: float | None = r.duration_s
-    measured_from = "duration" if seconds is not None else None
-    if seconds is None:
-        halts = [c.at for c in history if c.version == r.from_version and c.action == "halt" and c.at <= r.at]
-        if halts:
-            seconds, measured_from = float(r.at - halts[-1]), "halt"
+    order = list(server.channels) if server else []
+    undone = {c.channel: c.at for c in reversed(history) if c.rollback_of == r.from_version and c.at >= r.at}
+    times_on: dict[str, float] = {}
+    for channel in r.channels or tuple(undone):
+        first = min((c.at for c in history if c.channel == channel and c.version == r.from_version
+                     and c.at <= undone.get(channel, r.at)), default=None)
+        if first is not None:
+            times_on[channel] = float(max(0, undone.get(channel, r.at) - first))
+    furthest = max(times_on, key=lambda c: order.index(c) if c in order else -1, default=None)
     published = [c.at for c in history if c.version == r.from_version and c.at <= r.at]
     return {
         "at": iso(r.at), "from": r.from_version, "to": r.to_version, "reason": r.reason, "who": r.who,
-        "channels": list(r.channels), "duration_s": r.duration_s, "rollback_time_s": seconds,
-        "measured_from": measured_from, "exposure_s": r.at - min(published) if published else None,
+        "channels": list(r.channels), "duration_s": r.duration_s,
+        "rollback_time_s": times_on[furthest] if furthest else None,
+        "measured_from": "first-offer" if furthest else None, "measured_on": furthest, "rollback_times": times_on,
+        "exposure_s": r.at - min(published) if published else None,
     }
 
 
@@ -248,7 +274,7 @@ def _kpi(k: Kpi, rows: list[dict[str, Any]], events: list[dict[str, Any]], serve
     elif k.id == "rollback_time":
         values = [e["rollback_time_s"] for e in events if e["rollback_time_s"] is not None]
         detail = ("rollbacks" if values else "no rollback server given" if server is None
-                  else "rollbacks without a duration or a halt" if events else "no rollback")
+                  else "rollbacks without a channel history of the version" if events else "no rollback")
     elif k.id == "post_release_bugs":
         values = [r["post_release_bugs"] for r in rows]
         open_ = sum(1 for r in rows if r["bug_window_open"])
