@@ -221,7 +221,8 @@ def test_promote_purges_only_mutable_urls_after_the_swap(server, tmp_path, key, 
     assert promote(config, key_file, "1.3.0", "stable", "--rollout", "100", "--json") == 0
     purged = fake_cloudflare.urls
     names = sorted(os.listdir(server / "releases" / "1.3.0"))
-    assert purged[1:] == ["https://cdn.example/channels/stable.json", "https://cdn.example/releases/latest/"] + [
+    assert purged[1:] == ["https://cdn.example/channels/stable.json", "https://cdn.example/releases/latest",
+                          "https://cdn.example/releases/latest/"] + [
         f"https://cdn.example/releases/latest/{n}" for n in names]
     assert "https://cdn.example/releases/latest/RELEASE_NOTES.md" in purged
     assert not any("/releases/1.3.0/" in url for url in purged)  # versioned URLs never

@@ -440,8 +440,9 @@ def test_stable_publish_purges_the_manifest_and_latest_never_versioned_urls(tmp_
     assert publish(config, doc, key_file, channel="stable") == 0
     [urls] = fake_cloudflare.batches
     base = "https://updates.example"
-    assert urls[:2] == [f"{base}/channels/stable.json", f"{base}/releases/latest/"]
-    assert set(urls[2:]) == {f"{base}/releases/latest/{n}" for n in os.listdir(root / "releases" / "1.2.0")}
+    # releases/latest itself: a bucket's pointer object (issue 16), beside the folder's URLs
+    assert urls[:3] == [f"{base}/channels/stable.json", f"{base}/releases/latest", f"{base}/releases/latest/"]
+    assert set(urls[3:]) == {f"{base}/releases/latest/{n}" for n in os.listdir(root / "releases" / "1.2.0")}
     assert not any("/releases/1.2.0" in u for u in urls)
     assert CDN_TOKEN not in "".join(capfd.readouterr())
 

@@ -130,4 +130,4 @@ def apply(cfg: Mapping[str, Any], servers: Servers, key: signing.SigningKey, req
 def latest_urls(t: Transport, base: str, version: str) -> list[str]:
     """The cache keys that change when releases/latest moves: the folder and every file under it."""
     names = t.listdir(layout.release_dir(version))
-    return [f"{base}/releases/latest/"] + [f"{base}/releases/latest/{n}" for n in names]
+    return [f"{base}/releases/latest", f"{base}/releases/latest/"] + [f"{base}/releases/latest/{n}" for n in names]

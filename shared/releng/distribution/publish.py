@@ -175,13 +175,14 @@ def next_manifest(copies: Sequence[Channel], channel: str, doc: Mapping[str, Any
 
 def purge_urls(cfg: Mapping[str, Any], fallback_base: str, channel: str, names: Sequence[str]) -> list[str]:
     """The mutable URLs a publish changes (docs/security-properties.md #36): the channel manifest, and for stable
-    releases/latest/ and every file under it (`names`: the release folder's files). Never a versioned URL."""
+    releases/latest (a bucket's pointer object), releases/latest/ and every file under it (`names`: the release
+    folder's files). Never a versioned URL."""
     from releng.server import cdn
 
     base = cdn.base_url(cfg, fallback_base)
     urls = [f"{base}/{CHANNELS}/{channel}.json"]
     if channel == "stable":
-        urls += [f"{base}/{RELEASES}/latest/"] + [f"{base}/{RELEASES}/latest/{n}" for n in names]
+        urls += [f"{base}/{RELEASES}/latest", f"{base}/{RELEASES}/latest/"] + [f"{base}/{RELEASES}/latest/{n}" for n in names]
     return urls
 
 

@@ -344,7 +344,7 @@ def _global_steps(cfg: Mapping[str, Any], servers: Sequence[Server], plan: Plan,
     base = cdn.base_url(cfg, up[0].url("").rstrip("/")) if up else ""
     urls = [f"{base}/{CHANNELS}/{c}.json" for c in plan.targets]
     if plan.move_latest and up:
-        urls += [f"{base}/{RELEASES}/latest/"] + [f"{base}/{RELEASES}/latest/{n}"
+        urls += [f"{base}/{RELEASES}/latest", f"{base}/{RELEASES}/latest/"] + [f"{base}/{RELEASES}/latest/{n}"
                                                   for n in up[0].listdir(layout.release_dir(plan.to))]
     prefix = (cfg.get("github") or {}).get("tag_prefix", "v")
     news = notify.News(version=version, to=plan.to, reason=reason, who=who, tag=f"{prefix}{version}",
