@@ -283,3 +283,50 @@ def test_a_file_that_does_not_hash_as_expected_is_never_created(s3_bucket, tmp_p
         up = t.put_file(path, f"releases/1.0.0/f{size}", "0" * 64)
         assert up.sha256 != "0" * 64 and t.stat(f"releases/1.0.0/f{size}") is None
     assert s3_bucket.client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads") is None
+
+
+def test_readers_never_fail_during_a_rollback_on_the_bucket(s3_bucket, tmp_path, key, key_file):
+    """Issue 16: "0 failed client reads" while a rollback quarantines a release on a bucket. A reader polls the
+    stable manifest over HTTP and downloads what it offers; every manifest it gets verifies and every artifact it
+    names is there, before, during and after the rollback (the originals go only after no manifest offers them)."""
+    import urllib.request
+
+    from releng.distribution import client
+
+    config = write_config(tmp_path / "c.json", s3_bucket.spec(), base_url=s3_bucket.base_url)
+    for i, v in enumerate(("1.2.0", "1.3.0")):
+        assert publish(config, make_release(tmp_path / v, key, v, seed=i), key_file, channel="stable") == 0
+    url = f"{s3_bucket.base_url}/channels/stable.json"
+    trusted = {key.key_id: key.public_raw}
+    stop = threading.Event()
+    failures: list[str] = []
+    seen: list[str] = []
+
+    def poll() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    offered = manifest.verify_envelope(resp.read(), trusted)
+                art = offered["artifacts"]["linux-x86_64"]
+                with urllib.request.urlopen(client.artifact_url(url, art["url"]), timeout=10) as resp:
+                    if len(resp.read()) != art["size"]:
+                        failures.append(f"{offered['version']}: short artifact")
+                seen.append(offered["version"])
+            except Exception as e:  # noqa: BLE001 - every failure of a reader counts
+                failures.append(repr(e))
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        while len(seen) < 3 and not failures:  # the reader is reading 1.3.0 before the rollback starts
+            threading.Event().wait(0.01)
+        assert rollback_release.main(["--servers", str(config), "--signing-key", str(key_file), "1.3.0",
+                                      "--reason", "crashes", "-q"]) == 0
+        count = len(seen)
+        while len(seen) < count + 3 and not failures:  # and it goes on reading 1.2.0 after it
+            threading.Event().wait(0.01)
+    finally:
+        stop.set()
+        poller.join(timeout=30)
+    assert failures == []
+    assert seen[0] == "1.3.0" and seen[-1] == "1.2.0"
