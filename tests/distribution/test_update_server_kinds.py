@@ -330,3 +330,25 @@ def test_readers_never_fail_during_a_rollback_on_the_bucket(s3_bucket, tmp_path,
         poller.join(timeout=30)
     assert failures == []
     assert seen[0] == "1.3.0" and seen[-1] == "1.2.0"
+
+
+def test_watch_health_rolls_back_a_crashing_release_on_the_bucket(s3_bucket, tmp_path, key, key_file, capsys):
+    """watch-health works against a bucket exactly as against a folder (issue 16): it halts and rolls back."""
+    from releng._scripts.rollback import watch_health
+
+    spec = s3_bucket.spec()
+    config = write_config(tmp_path / "c.json", spec, base_url=s3_bucket.base_url)
+    for i, v in enumerate(("1.2.0", "1.3.0")):
+        assert publish(config, make_release(tmp_path / v, key, v, seed=i), key_file, channel="stable") == 0
+    feed = tmp_path / "feed.json"
+    feed.write_text(json.dumps({"versions": {"1.3.0": {"sessions": 1000, "crashes": 50, "clients": 200}}}))
+    assert watch_health.main(["--servers", str(config), "--feed", str(feed), "--once", "--signing-key",
+                              str(key_file)]) == 0
+    stable = payload(spec, key, "stable")
+    assert (stable["version"], stable.get("rollback_of")) == ("1.2.0", "1.3.0")
+    t = connect.open_server(spec, create=False)
+    try:
+        assert layout.released_versions(t) == ["1.2.0"] and len(layout.quarantined(t, "1.3.0")) == 1
+    finally:
+        t.close()
+    assert "rollback" in capsys.readouterr().err
