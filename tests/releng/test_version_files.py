@@ -403,11 +403,19 @@ def test_plist_two_part_short_version_and_no_au() -> None:
     assert (found.core, found.build) == (V("2.5.0"), None)
 
 
+def test_an_au_integer_disagreeing_with_the_plist_is_named_by_its_field() -> None:
+    """Issue 13 item 9: the drifted field is named, and the file only once."""
+    text = PLIST.replace("<integer>66051</integer>\n            <key>other", "<integer>66052</integer>\n"
+                         "            <key>other")
+    found = version_files.read(spec("Info.plist"), text)
+    with pytest.raises(BadInput, match="AudioComponents version 66052") as info:
+        version_files.agreed_version([found])
+    assert str(info.value).count("Info.plist") == 1
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (PLIST.replace("<integer>66051</integer>\n            <key>other", "<integer>66052</integer>\n"
-                       "            <key>other"), "AudioComponents version 66052 disagrees with 1.2.3"),
         (PLIST.replace("<string>1.2.3</string>\n    <key>CFBundleVersion", "<string>1.2.3-rc.1</string>\n"
                        "    <key>CFBundleVersion"), "is not x.y.z"),
         ("<dict></dict>", "no CFBundleShortVersionString found"),
@@ -548,8 +556,9 @@ def test_two_files_disagree(first: tuple[str, str], second: tuple[str, str], mat
 def test_one_file_disagreeing_with_itself() -> None:
     f = found("v.h", '#define P_STRING "1.3.0"\n#define P_MAJOR 1\n#define P_MINOR 2\n#define P_PATCH 0\n',
               macro_prefix="P")
-    with pytest.raises(BadInput, match="v.h says 1.3.0, v.h says 1.2.0"):
+    with pytest.raises(BadInput, match="P_STRING says 1.3.0, P_MAJOR/_MINOR/_PATCH says 1.2.0") as info:
         version_files.agreed_version([f])
+    assert str(info.value).count("v.h") == 1  # issue 13 item 9: the file is named once
 
 
 # --- Spec.from_config ------------------------------------------------------------------------------------------
@@ -576,9 +585,11 @@ def test_format_guessed_from_the_name(path: str, fmt: str) -> None:
 
 
 def test_explicit_format_wins_and_options_are_kept() -> None:
-    s = Spec.from_config({"path": "VERSION.json", "format": "regex", "pattern": "(?P<version>.+)", "x": 1}, "w")
+    s = Spec.from_config({"path": "VERSION.json", "format": "regex", "pattern": "(?P<version>.+)"}, "w")
     assert s.format == "regex"
-    assert dict(s.options) == {"pattern": "(?P<version>.+)", "x": 1}
+    assert dict(s.options) == {"pattern": "(?P<version>.+)"}
+    with pytest.raises(BadInput, match="unknown key 'patern' .*did you mean 'pattern'"):  # issue 13: no typo ignored
+        Spec.from_config({"path": "VERSION.json", "format": "regex", "patern": "(?P<version>.+)"}, "w")
 
 
 @pytest.mark.parametrize(

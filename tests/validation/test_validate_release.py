@@ -50,7 +50,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     src = copy_plugin(base / "plugin", CHANGELOG)
     (src / "check_presets.py").write_text(CHECK_PRESETS)
     (src / "compat").mkdir()
-    shutil.copy(ROOT / "examples" / "plugin" / "versioning" / "compatibility_matrix.json", src / "compat" / "matrix.json")
+    matrix = ROOT / "examples" / "plugin" / "versioning" / "compatibility_matrix.json"
+    shutil.copy(matrix, src / "compat" / "matrix.json")
     with (src / "releng.toml").open("a") as f:
         f.write(f'\n[validation]\ntest_command = ["{sys.executable}", "check_presets.py"]\n'
                 'compatibility_matrix = "compat/matrix.json"\n')

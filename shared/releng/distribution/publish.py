@@ -182,7 +182,8 @@ def purge_urls(cfg: Mapping[str, Any], fallback_base: str, channel: str, names: 
     base = cdn.base_url(cfg, fallback_base)
     urls = [f"{base}/{CHANNELS}/{channel}.json"]
     if channel == "stable":
-        urls += [f"{base}/{RELEASES}/latest", f"{base}/{RELEASES}/latest/"] + [f"{base}/{RELEASES}/latest/{n}" for n in names]
+        latest = f"{base}/{RELEASES}/latest"
+        urls += [latest, f"{latest}/"] + [f"{latest}/{n}" for n in names]
     return urls
 
 
