@@ -11,22 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from testkit import write_key, write_nebula
+from testkit import NEBULA_CONFIG, write_key, write_nebula
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-CONFIG = '''[project]
-name = "nebula-synth"
-
-[[versioning.files]]
-path = "CMakeLists.txt"
-format = "cmake"
-
-[[versioning.files]]
-path = "src/nebula_version.hpp"
-format = "c-header"
-macro_prefix = "NEBULA_VERSION"
-'''
+CONFIG = NEBULA_CONFIG
 
 
 def release_sh(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

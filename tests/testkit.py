@@ -511,3 +511,21 @@ def write_nebula(root: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return root
+
+
+# A releng config for nebula-synth: its name and the two version files every nebula test needs (CMake, header).
+NEBULA_CONFIG = '''[project]
+name = "nebula-synth"
+
+[versioning]
+tag_prefix = "v"
+
+[[versioning.files]]
+path = "CMakeLists.txt"
+format = "cmake"
+
+[[versioning.files]]
+path = "src/nebula_version.hpp"
+format = "c-header"
+macro_prefix = "NEBULA_VERSION"
+'''

@@ -30,7 +30,7 @@ def windows(tmp_path_factory: pytest.TempPathFactory):
     if windowskit.missing_tools():
         if os.environ.get("CI"):
             pytest.fail(f"missing {', '.join(windowskit.missing_tools())} (.ci/run installs them)")
-        pytest.skip(f"missing {', '.join(windowskit.missing_tools())}")
+        pytest.skip(f"not installed: {', '.join(windowskit.missing_tools())}")
     return windowskit.build(tmp_path_factory.mktemp("windows"))
 
 
@@ -164,7 +164,7 @@ def test_without_wixl_the_msi_is_exit_2_before_anything_is_built(tmp_path):
 ])
 def test_toolchain_settings_are_checked(tmp_path, setting, message):
     if shutil.which("x86_64-w64-mingw32-g++") is None:
-        pytest.skip("no mingw-w64")
+        pytest.skip("mingw-w64 is not installed")
     source, env = _plain(tmp_path)
     with (source / "releng.toml").open("a") as f:
         f.write(setting + "\n")
@@ -174,8 +174,10 @@ def test_toolchain_settings_are_checked(tmp_path, setting, message):
 
 
 def test_dry_run_shows_the_toolchain_and_no_ctest_without_wine(tmp_path):
-    if shutil.which("x86_64-w64-mingw32-g++") is None or shutil.which("wine"):
-        pytest.skip("needs mingw-w64 and no wine")
+    if shutil.which("x86_64-w64-mingw32-g++") is None:
+        pytest.skip("mingw-w64 is not installed")
+    if shutil.which("wine"):
+        pytest.skip("wine is there: ctest runs")
     source, env = _plain(tmp_path)
     done = windowskit.build_package("--source", str(source), "--platform", "windows", "--arch", "x86_64",
                                     "--format", "zip", "--unsigned", "--dry-run", cwd=tmp_path, env=env)

@@ -15,20 +15,9 @@ from releng._scripts.distribution import promote_release, publish_release
 from releng._scripts.rollback import rollback_release
 from releng._scripts.versioning import bump_version
 from releng.rollback import notify
-from testkit import make_release, write_nebula
+from testkit import NEBULA_CONFIG, make_release, write_nebula
 
-CONFIG = '''[project]
-name = "nebula-synth"
-
-[[versioning.files]]
-path = "CMakeLists.txt"
-format = "cmake"
-
-[[versioning.files]]
-path = "src/nebula_version.hpp"
-format = "c-header"
-macro_prefix = "NEBULA_VERSION"
-'''
+CONFIG = NEBULA_CONFIG
 
 
 @pytest.fixture

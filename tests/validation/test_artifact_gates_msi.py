@@ -28,7 +28,7 @@ def windows(tmp_path_factory: pytest.TempPathFactory):
     if windowskit.missing_tools():
         if os.environ.get("CI"):
             pytest.fail(f"missing {', '.join(windowskit.missing_tools())} (.ci/run installs them)")
-        pytest.skip(f"missing {', '.join(windowskit.missing_tools())}")
+        pytest.skip(f"not installed: {', '.join(windowskit.missing_tools())}")
     return windowskit.build(tmp_path_factory.mktemp("windows"))
 
 

@@ -8,23 +8,9 @@ import socket
 
 import pytest
 from releng._scripts.validation import check_setup
-from testkit import write_key, write_nebula
+from testkit import NEBULA_CONFIG, write_key, write_nebula
 
-CONFIG = '''[project]
-name = "nebula-synth"
-
-[versioning]
-tag_prefix = "v"
-
-[[versioning.files]]
-path = "CMakeLists.txt"
-format = "cmake"
-
-[[versioning.files]]
-path = "src/nebula_version.hpp"
-format = "c-header"
-macro_prefix = "NEBULA_VERSION"
-
+CONFIG = NEBULA_CONFIG + '''
 [validation]
 compatibility_matrix = "compat.json"
 '''

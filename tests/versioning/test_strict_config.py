@@ -7,23 +7,9 @@ import pytest
 from releng._scripts.changelog import gen_changelog, lint_commit
 from releng._scripts.validation import release_metrics, validate_release
 from releng._scripts.versioning import bump_version
-from testkit import write_nebula
+from testkit import NEBULA_CONFIG, write_nebula
 
-GOOD = '''[project]
-name = "nebula-synth"
-
-[versioning]
-tag_prefix = "v"
-
-[[versioning.files]]
-path = "CMakeLists.txt"
-format = "cmake"
-
-[[versioning.files]]
-path = "src/nebula_version.hpp"
-format = "c-header"
-macro_prefix = "NEBULA_VERSION"
-
+GOOD = NEBULA_CONFIG + '''
 [[versioning.files]]
 path = "mac/Info.plist"
 format = "plist"
