@@ -10,7 +10,10 @@ changelog_config.yml maps commit types and footers to categories, always in Keep
 changes come first in their category; merge commits are left out, not their branches' commits; a revert and what it
 reverts cancel out within a release (any form: git's, `revert:`, `revert(scope):`); `Changelog: text` replaces the
 subject (`skip` drops it); prereleases fold into their release. build/release/version.json, if there,
-names the default --version. Every section a run doesn't regenerate is kept byte for byte.
+names the default --version. Every section a run doesn't regenerate is kept byte for byte; a file written by
+git-cliff, conventional-changelog, release-please or commitizen is adopted, new sections in its heading style.
+Versions in the config's `yanked` list or rolled back in `--yanked-from FILE` (rollback-release's
+rollback_log.jsonl) get `[YANKED]` at the end of their heading.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from releng import cli, config, documents, git, keepachangelog, semver
+from releng import cli, config, documents, files, git, keepachangelog, semver
 from releng.changelog import entries, history, settings
 from releng.errors import BadInput
 
@@ -70,15 +73,39 @@ def _settings(repo: Path, explicit: str | None) -> tuple[dict[str, Any], str]:
     return cfg, prefix
 
 
+LOG_CAP = 64 << 20
+
+
+def _rolled_back(path: str) -> set[str]:
+    """The versions a rollback log (rollback-release's rollback_log.jsonl, copied from a server) withdrew: each
+    line's `from`. The log lives on the servers, so gen-changelog reads it only when given; BadInput if malformed."""
+    import json
+
+    out = set[str]()
+    for n, line in enumerate(files.read_capped(path, LOG_CAP, "rollback log").decode("utf-8", "replace")
+                             .splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            version = json.loads(line).get("from")
+        except (ValueError, AttributeError):
+            raise BadInput("not a rollback log line (JSON object with a 'from' version)", f"{path}:{n}") from None
+        if not isinstance(version, str) or not semver.is_valid(version.removeprefix("v")):
+            raise BadInput(f"rollback log line names no version in 'from': {version!r}", f"{path}:{n}")
+        out.add(version.removeprefix("v"))
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     repo = Path(args.repo).resolve() if args.repo else git.toplevel()
-    if git.head(repo) is None:
+    if git.full_head(repo) is None:  # a shallow clone: exit 2, naming the fix
         raise BadInput("the repository has no commits yet: nothing to write a changelog from", str(repo))
     cfg, prefix = _settings(repo, args.config)
     ccfg, unreleased = cfg["changelog"], str(cfg["changelog"].get("unreleased_heading") or UNRELEASED)
     to_stdout = args.changelog == "-"
     path = Path(args.changelog) if args.changelog and not to_stdout else repo / "CHANGELOG.md"
     before, old = keepachangelog.read(path, unreleased, sections=not (args.full or to_stdout))  # bad input: fail early
+    yanked = {*ccfg.get("yanked", ()), *(_rolled_back(args.yanked_from) if args.yanked_from else ())}
     found = _target(args, repo, prefix)
     h = _history(repo, prefix, cfg)
     target = found[:2] if found else None
@@ -95,9 +122,9 @@ def _run(args: argparse.Namespace) -> int:
         release["url"] = keepachangelog.link(release, ccfg)
     body = {"repo_url": ccfg.get("repo_url") or None, "tag_prefix": prefix, "versions": versions}
     document = documents.dumps_in_child("changes", body, sum(len(v["entries"]) for v in versions) >= FORK_ENTRIES)
-    new = [(s.key, keepachangelog.render_section(v, ccfg, unreleased), v["url"])
+    new = [(s.key, keepachangelog.render_section(v, ccfg, unreleased, old.style, s.key in yanked), v["url"])
            for s, v in zip(chosen, versions, strict=True)]
-    result = keepachangelog.update(old, new, {v for s in chosen for v in s.folded}, unreleased)
+    result = keepachangelog.update(old, new, {v for s in chosen for v in s.folded}, unreleased, yanked)
     if args.dry_run:
         diff = difflib.unified_diff((before or "").splitlines(True), result.splitlines(True), str(path), str(path))
         (sys.stderr if args.json else sys.stdout).writelines(diff)
@@ -127,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "document: FILE or '-'; 'unreleased' ignores build/release/version.json)")
     which.add_argument("--version-file", metavar="FILE", help="a releng/version document naming the version")
     parser.add_argument("--changelog", metavar="FILE", help="default: CHANGELOG.md at the repo root; '-': print it")
+    parser.add_argument("--yanked-from", metavar="FILE", help="a rollback log (rollback_log.jsonl): the versions it "
+                        "rolled back are marked [YANKED], as are those in the config's yanked list")
     return cli.run(_run, parser.parse_args(argv), no_gc=True)  # ~1M short-lived objects on 100k commits
 
 

@@ -226,6 +226,19 @@ def head(repo: Path | str) -> str | None:
     return out or None
 
 
+SHALLOW = ("shallow clone: tags and history are missing, so releases would lose commits "
+           "(run: git fetch --unshallow --tags; in GitHub Actions: actions/checkout with fetch-depth: 0)")
+
+
+def full_head(repo: Path | str) -> str | None:
+    """HEAD's sha (None without commits) in one git call with the shallow check: BadInput (exit 2) in a shallow
+    clone, where a history walk silently misses commits and tags (CI checkouts are shallow by default)."""
+    out = run(repo, "rev-parse", "--is-shallow-repository", "-q", "--verify", "HEAD^{commit}", check=False).split()
+    if out[:1] == ["true"]:
+        raise BadInput(SHALLOW, str(repo))
+    return out[1] if len(out) > 1 else None
+
+
 def branch(repo: Path | str) -> str | None:
     """The checked-out branch, or None on a detached HEAD."""
     return run(repo, "symbolic-ref", "-q", "--short", "HEAD", check=False).strip() or None

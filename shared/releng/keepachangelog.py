@@ -1,12 +1,10 @@
 """Keep a Changelog 1.1.0 files (CHANGELOG.md): read them as sections, render sections, edit in place.
 
 Ours, not the PyPI `keepachangelog` library (the tests use that one as an independent reader). A file is a
-preamble, then `## ` sections (`## [Unreleased]`, `## [1.2.0] - 2024-05-01`, optionally ` [YANKED]`), then the
-link definitions at the bottom (`[1.2.0]: https://...`). Sections are kept as their exact text, so an update
-that regenerates one section leaves every other byte of the file as it was, hand edits included.
-
-Rendering works on `releng/changes` version objects (see schemas/changes.schema.json), so any script holding
-that document can turn it back into Markdown.
+preamble, then sections (`## [Unreleased]`, `## [1.2.0] - 2024-05-01`, optionally ` [YANKED]`, or the headings
+other tools write: `Style`), then link definitions (`[1.2.0]: https://...`). Sections are kept as their exact text,
+so an update that regenerates one leaves every other byte as it was. Rendering works on `releng/changes` version
+objects (schemas/changes.schema.json), so any script holding that document can turn it back into Markdown.
 """
 
 from __future__ import annotations
@@ -32,12 +30,34 @@ and this project adheres to [Semantic Versioning](https://semver.org/spec/v2.0.0
 # The categories Keep a Changelog 1.1.0 defines, in the order it lists them; others sort after these.
 CATEGORIES = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
 
+# A release heading of Keep a Changelog, git-cliff, conventional-changelog, release-please or commitizen (`Style`).
 _HEADING = re.compile(
-    r"## +(?:\[(?P<bracketed>[^\]]+)\]|(?P<bare>\S+))"
-    r"(?: +[-\u2013\u2014] +(?P<date>\d{4}-\d{2}-\d{2}))?(?P<yanked> +\[YANKED\])? *\r?\n?"
+    r"(?P<level>#{1,3}) +(?:\[(?P<bracketed>[^\]]+)\](?:\((?P<url>[^()\s]*)\))?|(?P<bare>[^\s\[\]()]+))"
+    r"(?: +(?:[-\u2013\u2014] +(?P<date>\d{4}-\d{2}-\d{2})|\((?P<pdate>\d{4}-\d{2}-\d{2})\)))?"
+    r"(?P<yanked> +\[YANKED\])? *\r?\n?"
 )
 _LINK = re.compile(r"\[(?P<label>[^\]]+)\]: *(?P<url>\S.*?)\s*")
 _ISSUE = re.compile(r"(?<![\w/&\[])#(\d+)\b")
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a file writes release headings, so that sections added to another tool's file look like its own.
+
+    `levels`: of x.y.0 and patch releases (conventional-changelog: `# [1.2.0]`, `## [1.2.1]`). `links`: "reference"
+    (a `[1.2.0]: url` definition at the bottom), "inline" (`[1.2.0](url)`) or "none"."""
+
+    levels: tuple[int, int] = (2, 2)
+    brackets: bool = True
+    links: str = "reference"
+    prefix: str = ""  # "v" for commitizen's `## v1.2.0`
+    date: str = " - {date}"  # or " ({date})"
+
+    def level(self, version: str) -> int:
+        return self.levels[1 if getattr(semver.try_parse(version), "patch", 0) else 0]
+
+
+KEEP_A_CHANGELOG = Style()
 
 
 @dataclass(frozen=True)
@@ -48,6 +68,8 @@ class Section:
     yanked: bool
     text: str  # the heading line up to the next heading or the link block, byte for byte
     key: str = ""  # "unreleased" or the version: set from `version`
+    level: int = 2
+    form: tuple[bool, str, str, str | None] = (True, "reference", "", None)  # brackets, links, prefix, date format
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", "unreleased" if self.version is None else str(self.version))
@@ -62,6 +84,18 @@ class Changelog:
     @cached_property
     def _by_key(self) -> dict[str, Section]:
         return {s.key: s for s in self.sections}
+
+    @cached_property
+    def style(self) -> Style:
+        """The heading style of the newest release in the file (Keep a Changelog's when it has none)."""
+        released = [s for s in self.sections if s.version is not None]
+        if not released:
+            return KEEP_A_CHANGELOG
+        brackets, links, prefix, _ = released[0].form
+        date = next((s.form[3] for s in released if s.form[3]), KEEP_A_CHANGELOG.date)
+        minor, patch = (next((s.level for s in released if bool(getattr(s.version, "patch", 0)) is p), None)
+                        for p in (False, True))
+        return Style((minor or patch or 2, patch or minor or 2), brackets, links, prefix, date)
 
     def find(self, version: semver.Version | str | None) -> Section | None:
         """The section of `version` (None or "unreleased": the unreleased one)."""
@@ -87,8 +121,8 @@ def parse(text: str, where: str = "CHANGELOG.md", unreleased: str = "Unreleased"
     for i, line in enumerate(lines[:end]):
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
-        elif not fenced and line.startswith("## "):
-            starts.append(i)
+        elif not fenced and (line.startswith("## ") or line.startswith(("# ", "### ")) and _release_heading(line)):
+            starts.append(i)  # `#` and `###` headings are titles and categories unless they name a release
     sections: list[Section] = []
     seen: set[str] = set()
     for n, start in enumerate(starts):
@@ -116,28 +150,54 @@ def read(path: Path, unreleased: str = "Unreleased", sections: bool = True) -> t
     return text, parse(text, str(path), unreleased) if sections else EMPTY
 
 
+def _release_heading(line: str) -> bool:
+    m = _HEADING.fullmatch(line)
+    return m is not None and _version_name(m["bracketed"] or m["bare"]) is not None
+
+
+def _version_name(name: str) -> str | None:
+    """The SemVer version a heading names, `v` prefix (commitizen's, tags') dropped; None if it names none."""
+    return name if semver.is_valid(name) else name[1:] if name[:1] in "vV" and semver.is_valid(name[1:]) else None
+
+
 def _section(heading: str, text: str, unreleased: str, where: str) -> Section:
     m = _HEADING.fullmatch(heading)
     shown = heading.rstrip("\r\n")
     if m is None:
-        raise BadInput(f"cannot read section heading {shown!r} (expected '## [x.y.z] - YYYY-MM-DD')", where)
+        raise BadInput(f"cannot read section heading {shown!r} (expected '## [x.y.z] - YYYY-MM-DD', or the headings "
+                       "of git-cliff, conventional-changelog, release-please or commitizen)", where)
     name = m["bracketed"] or m["bare"]
+    date = m["date"] or m["pdate"]
     if name.lower() in ("unreleased", unreleased.lower()):
-        if m["date"] or m["yanked"]:
+        if date or m["yanked"]:
             raise BadInput(f"the unreleased section has a date: {shown!r}", where)
         return Section(name, None, None, False, text)
-    if not semver.is_valid(name):
-        raise BadInput(f"section heading {shown!r} names no SemVer version", where)
-    return Section(name, semver.parse(name), m["date"], bool(m["yanked"]), text)
+    version = _version_name(name)
+    if version is None:
+        raise BadInput(f"section heading {shown!r} is neither a release (its {name!r} is not a SemVer version) nor "
+                       f"the unreleased section ({unreleased!r})", where)
+    links = "inline" if m["url"] is not None else "reference" if m["bracketed"] else "none"
+    form = (m["bracketed"] is not None, links, name[: len(name) - len(version)],
+            None if date is None else " - {date}" if m["date"] else " ({date})")
+    return Section(name, semver.parse(version), date, bool(m["yanked"]), text, level=len(m["level"]), form=form)
 
 
-def heading(release: Mapping[str, Any], unreleased: str = "Unreleased") -> str:
-    if release["date"] is None:
-        return f"## [{unreleased if release['version'] == 'Unreleased' else release['version']}]\n"
-    return f"## [{release['version']}] - {release['date']}\n"
+def heading(release: Mapping[str, Any], unreleased: str = "Unreleased", style: Style = KEEP_A_CHANGELOG,
+            yanked: bool = False) -> str:
+    """A section's heading line in `style`; the unreleased one is a level-2 heading, never linked inline."""
+    if release["version"] == "Unreleased":
+        return f"## [{unreleased}]\n" if style.brackets else f"## {unreleased}\n"
+    name = f"{style.prefix}{release['version']}"
+    text = f"[{name}]" if style.brackets else name
+    if style.links == "inline" and release.get("url"):
+        text += f"({release['url']})"
+    if release["date"] is not None:
+        text += style.date.format(date=release["date"])
+    return f"{'#' * style.level(release['version'])} {text}{' [YANKED]' if yanked else ''}\n"
 
 
-def render_section(release: Mapping[str, Any], cfg: Mapping[str, Any], unreleased: str = "Unreleased") -> str:
+def render_section(release: Mapping[str, Any], cfg: Mapping[str, Any], unreleased: str = "Unreleased",
+                   style: Style = KEEP_A_CHANGELOG, yanked: bool = False) -> str:
     """A whole section (heading, categories, entries) for a `releng/changes` version object.
 
     Categories always come in Keep a Changelog's order (others after them, alphabetically), so a section never
@@ -151,7 +211,7 @@ def render_section(release: Mapping[str, Any], cfg: Mapping[str, Any], unrelease
     names = sorted(groups, key=lambda c: (order.get(c, len(order)), c))
     label = cfg.get("breaking_label") or "**BREAKING:**"
     issue, commit = template(cfg, "issue_url"), template(cfg, "commit_url")
-    out = [heading(release, unreleased)]
+    out = [heading(release, unreleased, style, yanked)]
     for name in names:
         out.append(f"\n### {name}\n\n")
         group = groups[name]
@@ -267,16 +327,19 @@ def link(release: Mapping[str, Any], cfg: Mapping[str, Any]) -> str | None:
 
 
 def update(old: Changelog, new: Sequence[tuple[str, str, str | None]], drop: Iterable[str] = (),
-           unreleased: str = "Unreleased") -> str:
+           unreleased: str = "Unreleased", yanked: Iterable[str] = ()) -> str:
     """The file text with sections replaced or inserted and every other section kept byte for byte.
 
     `new` holds (key, section text, link URL) for each regenerated section; `drop` names sections to remove
     (prereleases folded into their release). A new section goes where its version sorts among the others.
+    A kept section whose version is in `yanked` gets ` [YANKED]` at the end of its heading line, its body untouched
+    (a mark is only ever added: one written by hand stays).
     """
     fresh = {key: (text, url) for key, text, url in new}
     gone = set(drop) - set(fresh)
     kept = [s for s in old.sections if s.key not in gone]
-    chunks = [(s.key, fresh.pop(s.key, (s.text, None))[0]) for s in kept]
+    withdrawn = set(yanked) - {s.key for s in kept if s.yanked}
+    chunks = [(s.key, fresh.pop(s.key, (_yank(s.text) if s.key in withdrawn else s.text, None))[0]) for s in kept]
     order = [s.version for s in kept]
     at = 0  # insert what the file doesn't have yet where it sorts; `new` comes newest first
     for key, (text, _) in fresh.items():
@@ -293,20 +356,28 @@ def update(old: Changelog, new: Sequence[tuple[str, str, str | None]], drop: Ite
         chunks.insert(at, (key, text))
         order.insert(at, version)
         at += 1
-    urls = {key: url for key, _, url in new if url}
+    style = old.style  # a file that links its headings inline (or not at all) gets no link definitions
+    urls = {key: url for key, _, url in new if url and style.links == "reference"}
     existing = dict(reversed(old.links))  # the first definition of a label wins in Markdown
-    labels = {key: (unreleased.lower() if key == "unreleased" else key) for key, _ in chunks}
+    names = {key: (unreleased if key == "unreleased" else f"{style.prefix}{key}") for key, _ in chunks}
+    labels = {key: name.lower() for key, name in names.items()}
     lines = []
     for key, _ in chunks:
         label = labels[key]
         if key in urls:
-            lines.append(f"[{unreleased if key == 'unreleased' else key}]: {urls[key]}\n")
+            lines.append(f"[{names[key]}]: {urls[key]}\n")
         elif label in existing:
             lines.append(existing[label])
     used = set(labels.values()) | gone
     lines += [line for label, line in old.links if label not in used]
     preamble = old.preamble if old.preamble or old.sections else PREAMBLE
     return join([preamble, *(text for _, text in chunks), "".join(_eol(line) for line in lines)])
+
+
+def _yank(text: str) -> str:  # ` [YANKED]` at the end of the heading line; its line ending and the body kept
+    first, nl, rest = text.partition("\n")
+    cr = first[len(first.rstrip("\r")):]
+    return f"{first.rstrip()} [YANKED]{cr}{nl}{rest}"
 
 
 def _eol(line: str) -> str:

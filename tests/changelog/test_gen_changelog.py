@@ -196,7 +196,7 @@ def test_stale_default_version_document_is_ignored(git_repo, capsys):
 
 UNREADABLE_CHANGELOGS = [  # (CHANGELOG.md, message): the error names CHANGELOG.md:<line>
     ("# Changelog\n\n## Version 1.0 (2024)\n", "cannot read section heading"),
-    ("## [Unreleased]\n\n## [1.0] - 2024-01-01\n", "names no SemVer version"),
+    ("## [Unreleased]\n\n## [1.0] - 2024-01-01\n", "is not a SemVer version"),
     ("## [Unreleased] - 2024-01-01\n", "the unreleased section has a date"),
     ("## [1.0.0] - 2024-01-01\n\n## [1.0.0] - 2024-01-02\n", "two sections for 1.0.0"),
 ]
@@ -328,3 +328,103 @@ def test_dumps_soon_falls_back_when_the_child_fails(monkeypatch):
     broken = {"repo_url": None, "tag_prefix": "v", "versions": [object()]}  # the child cannot encode it
     with pytest.raises(TypeError):
         documents.dumps_in_child("changes", broken)()  # then the parent tries, and says why it cannot
+
+
+# --- changelogs written by other tools, adopted in update mode -----------------------------------------------------
+ADOPTED = Path(__file__).parent / "adopted"
+TOOLS = sorted(p.name for p in ADOPTED.iterdir() if (p / "before.md").is_file())
+
+
+@pytest.fixture(scope="module")
+def adopted_history(tmp_path_factory) -> Path:
+    """One repository for every tool's file: v0.1.0 to v0.2.0 are in the files, v0.2.1, v0.3.0 and a fix are not."""
+    repo = tmp_path_factory.mktemp("adopted") / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run(["git", "config", "tag.gpgsign", "false"], cwd=repo, check=True)
+    subprocess.run(["bash", str(ADOPTED / "commits.sh")], cwd=repo, check=True)
+    shutil.copy(ADOPTED / "releng.toml", repo / "releng.toml")
+    return repo
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_existing_changelog_of_another_tool_is_adopted(tool, adopted_history, tmp_path, capsys):
+    """New sections in the file's own heading style (level, brackets, inline or reference links, `v`, date form);
+    every older byte kept; a second run changes nothing."""
+    repo = tmp_path / "repo"
+    shutil.copytree(adopted_history, repo)
+    before = (ADOPTED / tool / "before.md").read_text()
+    (repo / "CHANGELOG.md").write_text(before)
+    assert gen(repo) == 0, capsys.readouterr().err
+    text = (repo / "CHANGELOG.md").read_text()
+    if os.environ.get("RELENG_UPDATE_GOLDEN"):
+        (ADOPTED / tool / "expected.md").write_text(text)
+    assert text == (ADOPTED / tool / "expected.md").read_text()
+    old = releng_keepachangelog.parse(before)
+    ours = releng_keepachangelog.parse(text)
+    assert [s.key for s in ours.sections] == ["unreleased", "0.3.0", "0.2.1", "0.2.0", "0.1.1", "0.1.0"]
+    for section in old.sections:
+        assert ours.find(section.key).text == section.text  # byte for byte
+    assert ours.style == old.style
+    assert gen(repo) == 0
+    assert (repo / "CHANGELOG.md").read_text() == text
+
+
+def test_shallow_clone_is_refused(adopted_history, tmp_path, capsys):
+    """A shallow clone (CI's default checkout) would silently drop entries: exit 2, one line naming the fix."""
+    clone = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{adopted_history}", str(clone)], check=True)
+    (clone / "CHANGELOG.md").write_text("# Mine\n")
+    capsys.readouterr()
+    assert gen(clone) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: shallow clone")
+    assert "git fetch --unshallow" in err and "fetch-depth: 0" in err
+    assert (clone / "CHANGELOG.md").read_text() == "# Mine\n"
+    assert not (clone / "build").exists()
+
+
+def test_yanked_versions_from_the_config_and_the_rollback_log(adopted_history, tmp_path, capsys):
+    """Keep a Changelog 1.1.0's `[YANKED]`: added to the heading of a section the file has (its body untouched) and
+    written in a new one; from `changelog.yanked` and from a rollback log's `from` versions."""
+    repo = tmp_path / "repo"
+    shutil.copytree(adopted_history, repo)
+    before = (ADOPTED / "keep-a-changelog" / "before.md").read_text()
+    (repo / "CHANGELOG.md").write_text(before)
+    with (repo / "releng.toml").open("a") as f:
+        f.write('yanked = ["v0.1.1"]\n')
+    log = tmp_path / "rollback_log.jsonl"
+    log.write_text('{"id": "a", "from": "0.2.1", "to": "0.2.0", "status": "done"}\n\n')
+    assert gen(repo, "--yanked-from", str(log)) == 0, capsys.readouterr().err
+    text = (repo / "CHANGELOG.md").read_text()
+    ours = releng_keepachangelog.parse(text)
+    assert [s.key for s in ours.sections if s.yanked] == ["0.2.1", "0.1.1"]
+    assert "## [0.2.1] - 2024-01-05 [YANKED]\n" in text and "## [0.1.1] - 2024-01-03 [YANKED]\n" in text
+    old = releng_keepachangelog.parse(before).find("0.1.1")
+    assert ours.find("0.1.1").text.partition("\n")[2] == old.text.partition("\n")[2]
+    assert parsed(text)["0.1.1"]["metadata"]["release_date"] == "2024-01-03 [yanked]"  # how the library reads it
+    assert gen(repo, "--yanked-from", str(log)) == 0
+    assert (repo / "CHANGELOG.md").read_text() == text
+
+
+@pytest.mark.parametrize(("toml", "log", "message"), [
+    ('yanked = ["one"]\n', None, "changelog.yanked: 'one' is not a SemVer version"),
+    ('yanked = "0.1.1"\n', None, "changelog.yanked must be a list of versions"),
+    ("", "{not json\n", "not a rollback log line"),
+    ("", '{"to": "0.2.0"}\n', "names no version in 'from'"),
+])
+def test_bad_yanked_input_is_bad_input_and_untouched(adopted_history, tmp_path, capsys, toml, log, message):
+    repo = tmp_path / "repo"
+    shutil.copytree(adopted_history, repo)
+    (repo / "CHANGELOG.md").write_text("# Mine\n")
+    with (repo / "releng.toml").open("a") as f:
+        f.write(toml)
+    args = []
+    if log is not None:
+        (tmp_path / "log.jsonl").write_text(log)
+        args = ["--yanked-from", str(tmp_path / "log.jsonl")]
+    capsys.readouterr()
+    assert gen(repo, *args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert (repo / "CHANGELOG.md").read_text() == "# Mine\n"

@@ -459,7 +459,7 @@ def _snapshot_of_checkout(dest: Path) -> str:
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     for folder in pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]:
-        if not (dest / folder).is_dir():  # a script folder with nothing tracked yet: the wheel build needs it
+        if not (dest / folder).exists():  # a script folder with nothing tracked yet: the wheel build needs it
             (dest / folder).mkdir(parents=True)
             (dest / folder / ".keep").write_text("")
     subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)

@@ -58,7 +58,7 @@ def test_parse_splits_preamble_sections_and_links():
 
 @pytest.mark.parametrize(("heading", "message"), [
     ("## Version 1 (2024)", "cannot read section heading"),
-    ("## [v1.0.0] - 2024-01-01", "names no SemVer version"),
+    ("## [1.0] - 2024-01-01", "is not a SemVer version"),
     ("## [1.0.0] - 24-01-01", "cannot read section heading"),
     ("## [Unreleased] - 2024-01-01", "has a date"),
 ])

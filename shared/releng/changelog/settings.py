@@ -112,6 +112,15 @@ def validate(cfg: Mapping[str, Any], where: str) -> dict[str, Any]:
             raise BadInput(f"changelog.{key} must be a string", where)
     if not isinstance(changelog.get("other_heading"), str | None):
         raise BadInput("changelog.other_heading must be a string or null", where)
+    yanked = changelog.get("yanked", [])
+    if not isinstance(yanked, list) or not all(isinstance(v, str) for v in yanked):
+        raise BadInput("changelog.yanked must be a list of versions", where)
+    from releng import semver  # only on a cache miss: validation runs on freshly parsed settings
+
+    bad = [v for v in yanked if not semver.is_valid(v.removeprefix("v"))]
+    if bad:
+        raise BadInput(f"changelog.yanked: {bad[0]!r} is not a SemVer version", where)
+    changelog["yanked"] = [v.removeprefix("v") for v in yanked]
     for key in ("fold_prereleases", "squashed_commits"):
         if not isinstance(changelog.get(key, key == "fold_prereleases"), bool):
             raise BadInput(f"changelog.{key} must be true or false", where)
