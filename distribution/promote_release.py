@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInput("--halt and --rollout contradict each other (a later --rollout resumes a halted rollout)")
     purger = cdn.from_config(cfg)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
-    trusted = signing.trusted_keys(key, cfg["manifest"])
+    trusted = channel_store.trusted_keys(key, cfg["manifest"])
     specs = [s for s in cfg["servers"] if s.get("enabled", True)]
     if not specs:
         raise BadInput("no enabled server", args.servers)
@@ -73,7 +73,7 @@ def _refresh(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     if args.version is not None or args.to is not None or args.halt or args.rollout is not None:
         raise BadInput("--refresh takes no VERSION, --to, --rollout or --halt: it re-signs every channel")
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
-    trusted = signing.trusted_keys(key, cfg["manifest"])
+    trusted = channel_store.trusted_keys(key, cfg["manifest"])
     specs = [s for s in cfg["servers"] if s.get("enabled", True)]
     if not specs:
         raise BadInput("no enabled server", args.servers)

@@ -193,10 +193,13 @@ def _run(args: argparse.Namespace) -> int:
     if not specs:
         raise BadInput("no enabled server matches", args.servers)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
-    trusted = signing.trusted_keys(key, cfg["manifest"])
+    trusted = channel_store.trusted_keys(key, cfg["manifest"])
     services = cdn.from_config(cfg), github.from_config(cfg)  # settings and tokens checked before any upload
+    role = channel_store.release_role(cfg["manifest"])  # manifest.root: its release threshold decides
     for doc, path in inputs:
-        publish.check_signed(doc, path.parent, trusted)
+        publish.check_signed(doc, path.parent, trusted, role)
+    if role is not None and len(inputs) > 1:
+        publish.check_merge_key(key, role)
     with tempfile.TemporaryDirectory(prefix="publish-") as tmp:  # merged SHA256SUMS and notes live here till the end
         return _publish(args, cfg, specs, key, trusted, inputs, services, Path(tmp))
 

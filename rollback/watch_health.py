@@ -31,7 +31,7 @@ from typing import Any
 from releng import cli, signing
 from releng.errors import BadInput, RelengError
 from releng.rollback import health, procedure
-from releng.server import layout, pool
+from releng.server import channel_store, layout, pool
 
 
 def policy(args: argparse.Namespace) -> health.Policy:
@@ -60,7 +60,7 @@ def check(args: argparse.Namespace, cfg: dict[str, Any], key: signing.SigningKey
     bodies: list[dict[str, Any]] = []
     failed = False
     with pool.reusing():
-        offered = health.offered(cfg, signing.trusted_keys(key, cfg["manifest"])) if feed else {}
+        offered = health.offered(cfg, channel_store.trusted_keys(key, cfg["manifest"])) if feed else {}
         decisions = health.decide_all(feed, rule, offered,
                                       lambda v: v in acted or procedure.was_rolled_back(cfg, v))
         for d in decisions:
@@ -113,6 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInput(f"--interval must be more than 0 seconds and at most a day (86400), found {args.interval}")
     cfg = layout.load_config(args.servers)
     key = signing.load_release_key(args.signing_key, cfg["manifest"])
+    channel_store.trusted_keys(key, cfg["manifest"])  # a key clients won't trust is refused before any round
     acted: set[str] = set()
     if args.once:
         return check(args, cfg, key, rule, acted)

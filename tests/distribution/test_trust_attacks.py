@@ -73,14 +73,20 @@ class Site:
         self.write(f"releases/1.3.0/{NAME}", DATA)
         sums = f"{hashlib.sha256(listed).hexdigest()}  {NAME}\n".encode()
         self.write("releases/1.3.0/SHA256SUMS", sums)
+        self.sums = sums
         self.write("releases/1.3.0/SHA256SUMS.sig",
                    trust.sign_statement(sums, [seed_key(n) for n in sums_keys]).encode())
 
-    def manifest(self, keys: list[int], number: int = 2, expires: datetime = T0 + timedelta(days=2)) -> bytes:
+    def manifest(self, keys: list[int], number: int = 2, expires: datetime = T0 + timedelta(days=2),
+                 statement: str | None = "served") -> bytes:
+        """The channel manifest, naming by default the SHA256SUMS the server holds (`statement`: another hash, or
+        None for none)."""
+        named = hashlib.sha256(self.sums).hexdigest() if statement == "served" else statement
         payload = manifest.build_manifest(
             product="audiolab-gain", channel="stable", version="1.3.0", manifest_number=number, issued_at=T0,
             expires_at=expires, artifacts={"linux-x86_64": {"url": f"../releases/1.3.0/{NAME}", "size": len(DATA),
-                                                            "sha256": hashlib.sha256(DATA).hexdigest()}})
+                                                            "sha256": hashlib.sha256(DATA).hexdigest()}},
+            release_statement_sha256=named)
         envelope = manifest.sign_envelope(payload, seed_key(keys[0]), now=T0)
         for n in keys[1:]:
             envelope = manifest.cosign(envelope, seed_key(n))
@@ -142,7 +148,20 @@ def test_one_channel_key_when_the_threshold_is_two_is_refused(site, capsys):
 
 def test_an_artifact_hash_not_in_the_release_statement_is_refused(site):
     site.release(sums_keys=[10], listed=b"other bytes")
+    site.manifest([20])  # naming the served SHA256SUMS: the listing, not the hash, refuses
     refused(site)
+
+
+def test_a_manifest_naming_another_release_statement_is_refused(site, capsys):
+    site.manifest([20], statement=hashlib.sha256(b"another SHA256SUMS").hexdigest())
+    refused(site)
+    assert "release_statement_sha256" in capsys.readouterr().err
+
+
+def test_a_manifest_naming_no_release_statement_is_refused_with_a_root(site, capsys):
+    site.manifest([20], statement=None)
+    refused(site)
+    assert "names no release statement" in capsys.readouterr().err
 
 
 def test_a_release_statement_signed_by_a_channel_key_is_refused(site):
@@ -235,3 +254,23 @@ def test_public_key_stays_a_shortcut(site):
         "--now", "2026-01-01T01:00:00Z"])
     assert result == 0
     assert signing.key_id(seed_key(20).public_raw) in (site.root / "channels/stable.json").read_text()
+
+
+def public_key_check(site: Site) -> int:
+    return check_update.main([
+        "--manifest-url", f"{site.url}/channels/stable.json", "--public-key", seed_key(20).public_b64,
+        "--product", "audiolab-gain", "--current-version", "1.2.0", "--client-id", "client-0001",
+        "--platform", "linux-x86_64", "--state", str(site.state), "--download-dir", str(site.downloads),
+        "--now", "2026-01-01T01:00:00Z"])
+
+
+def test_public_key_accepts_an_older_manifest_without_a_release_statement(site):
+    site.manifest([20], statement=None)
+    assert public_key_check(site) == 0
+
+
+def test_public_key_checks_a_named_release_statement(site):
+    site.manifest([20], statement=hashlib.sha256(b"another SHA256SUMS").hexdigest())
+    before = site.snapshot()
+    assert public_key_check(site) == 2
+    assert site.snapshot() == before

@@ -41,15 +41,20 @@ def vectors() -> dict[str, bytes]:
     v3 = _root(3, [2], 1, [10], [21], [1, 2])  # root key 1 retired: signed by v2's threshold (1 and 2)
     sums = f"{hashlib.sha256(DATA).hexdigest()}  {NAME}\n".encode()
     sig = trust.sign_statement(sums, [key(10)]).encode()
-    payload = manifest.build_manifest(
-        product="audiolab-gain", channel="stable", version="1.3.0", manifest_number=7, issued_at=T0,
-        expires_at=T0 + timedelta(days=2), artifacts={"linux-x86_64": {
-            "url": f"../releases/1.3.0/{NAME}", "size": len(DATA), "sha256": hashlib.sha256(DATA).hexdigest()}})
-    payload["release_statement_sha256"] = hashlib.sha256(sums).hexdigest()
-    envelope = manifest.sign_envelope(payload, key(21), now=T0)
+
+    def signed_manifest(number: int, statement: bytes) -> bytes:
+        payload = manifest.build_manifest(
+            product="audiolab-gain", channel="stable", version="1.3.0", manifest_number=number, issued_at=T0,
+            expires_at=T0 + timedelta(days=2), artifacts={"linux-x86_64": {
+                "url": f"../releases/1.3.0/{NAME}", "size": len(DATA), "sha256": hashlib.sha256(DATA).hexdigest()}},
+            release_statement_sha256=hashlib.sha256(statement).hexdigest())
+        return manifest.sign_envelope(payload, key(21), now=T0)
+
+    other = f"{hashlib.sha256(DATA).hexdigest()}  {NAME}\n{'0' * 64}  other.tar.gz\n".encode()
     return {"trust/1.root.json": v1, "trust/2.root.json": v2, "trust/3.root.json": v3,
-            "channels/stable.json": envelope, "releases/1.3.0/SHA256SUMS": sums,
-            "releases/1.3.0/SHA256SUMS.sig": sig}
+            "channels/stable.json": signed_manifest(7, sums), "releases/1.3.0/SHA256SUMS": sums,
+            "releases/1.3.0/SHA256SUMS.sig": sig,
+            "refused/stable.json": signed_manifest(8, other)}  # names another statement: refused
 
 
 def block() -> str:
@@ -80,6 +85,8 @@ def test_the_vectors_verify_as_documented():
     assert payload["release_statement_sha256"] == hashlib.sha256(sums).hexdigest()
     trust.verify_statement(sums, v["releases/1.3.0/SHA256SUMS.sig"].decode(), r3.roles["release"])
     assert sums.split()[0].decode() == payload["artifacts"]["linux-x86_64"]["sha256"]
+    refused = manifest.verify_envelope(v["refused/stable.json"], channel.short_ids, threshold=channel.threshold)
+    assert refused["release_statement_sha256"] != hashlib.sha256(sums).hexdigest()  # the client refuses it
     r1_channel = r1.roles["channel"]  # the old channel key no longer signs for root 3
     assert set(r1_channel.keys).isdisjoint(channel.keys)
 

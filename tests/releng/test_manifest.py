@@ -223,6 +223,7 @@ def test_key_rotation_any_trusted_signature_suffices(key, other_key):
     (lambda p: p.update(expires_at=p["issued_at"]), manifest.MalformedPayload),
     (lambda p: p.update(critical="yes"), manifest.MalformedPayload),
     (lambda p: p.update(rollback_of=5), manifest.MalformedPayload),
+    (lambda p: p.update(release_statement_sha256="AB" * 32), manifest.MalformedPayload),
     (lambda p: p.update(artifacts=[]), manifest.MalformedPayload),
     (lambda p: p["artifacts"]["linux-x86_64"].update(size=-1), manifest.MalformedPayload),
     (lambda p: p["artifacts"]["linux-x86_64"].update(sha256="AB" * 32), manifest.MalformedPayload),
@@ -298,6 +299,7 @@ def test_required_fields_agree_with_the_json_schema():
     lambda p: p["artifacts"].update(linux={"url": "x", "size": 1, "sha256": SHA}),
     lambda p: p["artifacts"]["linux-x86_64"].update(sha256="AB" * 32),
     lambda p: p["artifacts"]["linux-x86_64"].pop("size"),
+    lambda p: p.update(release_statement_sha256="ab" * 31),
 ])
 def test_the_json_schema_and_the_writer_both_refuse(key, validate_document, change):
     import jsonschema

@@ -281,8 +281,8 @@ def check(req: Request) -> Outcome:
         commit()
         return Outcome(False, decision.reason, {**body, "reason": decision.reason})
     url = artifact_url(req.manifest_url, decision.artifact["url"])
-    if root is not None:  # the bytes must also be in the release statement, signed by the release role
-        from releng.distribution import client_trust
+    if root is not None or payload.get("release_statement_sha256") is not None:
+        from releng.distribution import client_trust  # the bytes must also be in the named release statement
 
         client_trust.check_statement(req, root, payload, url, decision.artifact["sha256"], fetch_manifest)
     path = download(url, decision.artifact["size"], decision.artifact["sha256"], req.download_dir, req.timeout,

@@ -6,7 +6,8 @@ the newer one it stored beside its state file) until the server answers 404, acc
 expired newest root. When the channel keys change, the recorded manifest numbers are discarded first, then the new
 root stored: a stolen channel key's fast-forward (a huge `manifest_number`) is undone by rotating that key, without
 users deleting their state. `check_statement` checks the artifact against the release role: its sha256 and file
-name must be listed in the release's SHA256SUMS, signed (SHA256SUMS.sig) by a threshold of release keys. So a
+name must be listed in the release's SHA256SUMS, signed (SHA256SUMS.sig) by a threshold of release keys, and the
+manifest must name that SHA256SUMS by its sha256 (`release_statement_sha256`). So a
 stolen channel key can halt, delay or re-offer signed releases, but never ship a byte no release key signed.
 """
 
@@ -75,19 +76,30 @@ def _role_changed(old: trust.Root, new: trust.Root, role: str) -> bool:
     return set(old.roles[role].keys) != set(new.roles[role].keys)
 
 
-def check_statement(req: Any, root: trust.Root, payload: Mapping[str, Any], url: str, sha256: str,
+def check_statement(req: Any, root: trust.Root | None, payload: Mapping[str, Any], url: str, sha256: str,
                     fetch: Fetch) -> None:
-    """The artifact's name and sha256 are in its release's SHA256SUMS, signed by a threshold of release keys
-    (fetched from the artifact's folder); the manifest's `release_statement_sha256`, when present, is that file's."""
+    """The artifact's name and sha256 are in its release's SHA256SUMS (fetched from the artifact's folder), whose
+    sha256 is the manifest's `release_statement_sha256`, and which a threshold of release keys signed
+    (SHA256SUMS.sig). With a root the field is required: a channel key cannot offer bytes without naming the
+    statement that lists them. Without one (`--public-key`) the field is checked when present, the signature not
+    (the one key is the channel's; a release key it does not know may have signed). BadInput (exit 2) otherwise."""
+    named = payload.get("release_statement_sha256")
+    if named is None:
+        if root is None:
+            return
+        raise BadInput("the manifest names no release statement (release_statement_sha256): refused with --root",
+                       req.manifest_url)
     name = PurePosixPath(unquote(urlsplit(url).path)).name
     sums = fetch(urljoin(url, artifacts.SUMS), req.timeout, req.deadline, artifacts.SUMS_CAP)
-    sig = fetch(urljoin(url, artifacts.SIG), req.timeout, req.deadline, artifacts.SIG_CAP)
-    assert sums is not None and sig is not None
-    named = payload.get("release_statement_sha256")
-    if named is not None and named != hashlib.sha256(sums).hexdigest():
-        raise BadInput("the release's SHA256SUMS is not the statement the manifest names", url)
+    assert sums is not None
+    if named != hashlib.sha256(sums).hexdigest():
+        raise BadInput("the release's SHA256SUMS is not the statement the manifest names (release_statement_sha256)",
+                       urljoin(url, artifacts.SUMS))
     try:
-        trust.verify_statement(sums, sig.decode("ascii"), root.roles["release"], urljoin(url, artifacts.SUMS))
+        if root is not None:
+            sig = fetch(urljoin(url, artifacts.SIG), req.timeout, req.deadline, artifacts.SIG_CAP)
+            assert sig is not None
+            trust.verify_statement(sums, sig.decode("ascii"), root.roles["release"], urljoin(url, artifacts.SUMS))
         listed = artifacts.parse_sums(sums.decode("utf-8"))
     except (UnicodeDecodeError, artifacts.Failed) as e:
         raise BadInput(f"malformed release statement: {e}", url) from None

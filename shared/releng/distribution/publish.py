@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from releng import documents, names, signing
+from releng import documents, names, signing, trust
 from releng.errors import BadInput, RelengError
 from releng.files import sha256_file
 from releng.server import channel_store, channels, layout
@@ -55,13 +55,20 @@ def make_upload_id(files: Sequence[LocalFile]) -> str:
     return hashlib.sha256("".join(f"{f.name}\0{f.sha256}\n" for f in files).encode()).hexdigest()[:16]
 
 
-def check_signed(doc: dict[str, Any], folder: Path, trusted: Mapping[str, bytes]) -> None:
+def check_signed(doc: dict[str, Any], folder: Path, trusted: Mapping[str, bytes],
+                 role: trust.Role | None = None) -> None:
     """SHA256SUMS is signed by a trusted release key and agrees with the document and the files' sizes.
 
     `trusted` (key id -> raw public key) holds the signing key and, during a key rotation, the keys configured in
-    `manifest.trusted_keys`: a release built before the rotation can still be published.
+    `manifest.trusted_keys`: a release built before the rotation can still be published. `role`: the release role
+    of `manifest.root`, whose threshold SHA256SUMS.sig must then meet (clients check the same), BadInput otherwise.
     """
     from releng import artifacts
+
+    if role is not None:
+        sig_text = _read_bytes(folder / artifacts.SIG).decode("ascii", "replace")
+        trust.verify_statement(_read_bytes(folder / artifacts.SUMS), sig_text, role,
+                               str(folder / artifacts.SUMS))
 
     if not (doc.get("checksums") or {}).get("signature"):
         raise BadInput("SHA256SUMS is not signed (an --unsigned build cannot be published)", str(folder))
@@ -85,6 +92,15 @@ def _read_bytes(path: Path) -> bytes:
         return files.read_capped(path, 1 << 20, path.name)  # a /dev/zero or a FIFO is refused, never read whole
     except files.Missing:
         return b""  # verify_folder names the missing file
+
+
+def check_merge_key(key: signing.SigningKey, role: trust.Role) -> None:
+    """Merging several builds re-signs SHA256SUMS with `key` alone: with `manifest.root` that is only a valid
+    release statement when `key` is a release key and one signature meets the threshold. BadInput otherwise,
+    before any upload (build the platforms into one release folder and sign it with the release keys instead)."""
+    if trust.full_key_id(key.public_raw) not in role.keys or role.threshold > 1:
+        raise BadInput("publishing several artifacts documents re-signs SHA256SUMS with --signing-key, which does "
+                       "not meet the release threshold of manifest.root: merge and sign the release at build time")
 
 
 def merge_documents(inputs: Sequence[tuple[dict[str, Any], Path]], key: signing.SigningKey,

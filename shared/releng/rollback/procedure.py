@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from releng import names, semver, signing, times
+from releng import names, semver, times
 from releng.errors import BadInput, ExternalError, RelengError
 from releng.rollback import follow_up, notify
 from releng.server import cdn, channel_store, channels, github, layout
@@ -144,7 +144,7 @@ def halt(cfg: dict[str, Any], version: str, key: SigningKey, *, dry_run: bool = 
          who: str | None = None) -> list[str]:
     """Halt the rollout of VERSION on every channel that offers it (signed, number + 1, history "halt")."""
     names.check_version(version)
-    trusted = signing.trusted_keys(key, cfg["manifest"])
+    trusted = channel_store.trusted_keys(key, cfg["manifest"])
     with connected(cfg) as servers, _locked(_up(servers), take=not dry_run) as held:
         targets: dict[str, Target] = {}
         clock = channel_store.clock(cfg["manifest"])
@@ -165,7 +165,7 @@ def revert(cfg: dict[str, Any], channel: str, number: int, key: SigningKey, reas
     current version when going back). The latest symlink follows on the last channel at 100%. A summary dict;
     BadInput if refused."""
     names.check_channel(channel)
-    trusted, say = signing.trusted_keys(key, cfg["manifest"]), say or (lambda _m: None)
+    trusted, say = channel_store.trusted_keys(key, cfg["manifest"]), say or (lambda _m: None)
     with connected(cfg) as servers, _locked(_up(servers), take=not dry_run) as held:
         entry = next((h for _, t in held for h in layout.read_jsonl(t, layout.HISTORY)
                       if h.get("channel") == channel and h.get("manifest_number") == number), None)
@@ -287,7 +287,7 @@ def rollback(cfg: dict[str, Any], version: str, reason: str, key: SigningKey, *,
         raise BadInput(f"a rollback needs a --reason and a trigger in {', '.join(TRIGGERS)}")
     say, who = say or (lambda _m: None), who or names.actor()
     purger, gh, notifier = cdn.from_config(cfg), github.from_config(cfg), notify.from_config(cfg)  # checked first
-    trusted = signing.trusted_keys(key, cfg["manifest"])
+    trusted = channel_store.trusted_keys(key, cfg["manifest"])
     t_start, started = time.monotonic(), times.utc_now()
     with connected(cfg) as servers:  # an unreachable server is named in the body (and by the script) at the end
         with _locked(_up(servers), take=not dry_run) as held:

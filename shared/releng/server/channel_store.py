@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from releng import artifacts, names, signing, times
+from releng import artifacts, files, names, signing, times, trust
 from releng.errors import BadInput
 from releng.server import channels, layout, manifest
 from releng.server.layout import CHANNELS, HISTORY
@@ -92,11 +93,15 @@ def base_url(manifest_cfg: Mapping[str, Any], t: Transport) -> str:
 
 
 def offer_from_document(doc: Mapping[str, Any], notes: str, manifest_cfg: Mapping[str, Any],
-                        base: str) -> channels.Offer:
-    """The release facts a manifest carries, from an artifacts document."""
+                        base: str, statement_sha256: str | None = None) -> channels.Offer:
+    """The release facts a manifest carries, from an artifacts document. `statement_sha256`: the sha256 of the
+    SHA256SUMS that was verified (default: the document's `checksums.sha256`, which publish-release checked
+    against the local SHA256SUMS and its signature)."""
     version = str(doc["version"])
+    statement = statement_sha256 or (doc.get("checksums") or {}).get("sha256")
     return channels.Offer(str(doc["name"]), version,
-                          layout.manifest_artifacts(doc, version, base, manifest_cfg["prefer_kinds"]), notes)
+                          layout.manifest_artifacts(doc, version, base, manifest_cfg["prefer_kinds"]), notes,
+                          statement if isinstance(statement, str) else None)
 
 
 def verified_offer(servers: Sequence[Transport], version: str, trusted: Mapping[str, bytes],
@@ -108,24 +113,39 @@ def verified_offer(servers: Sequence[Transport], version: str, trusted: Mapping[
     clients at its own bytes. On each server: SHA256SUMS.sig verifies over SHA256SUMS with a trusted key, every
     artifact of artifacts.json is a safe file name named `<product>-<version>-<platform>-<arch>.<kind>` (so the
     signed names bind product, version and platform), is listed in the signed sums with the same sha256, and has
-    that size on the server; and artifacts.json is byte-identical on every server. BadInput (exit 2) otherwise."""
-    texts = {verified_release(t, version, trusted) for t in servers}
+    that size on the server; and artifacts.json and SHA256SUMS are byte-identical on every server. With
+    `manifest.root` set, SHA256SUMS.sig must meet that root's release threshold instead of matching a trusted key.
+    The offer names the verified SHA256SUMS by its sha256 (`release_statement_sha256`). BadInput (exit 2)
+    otherwise."""
+    role = release_role(manifest_cfg)
+    texts = {verified_release(t, version, trusted, role) for t in servers}
     if len(texts) != 1:
-        raise BadInput(f"{layout.release_dir(version)}/artifacts.json differs between servers: republish with "
-                       "publish-release")
-    doc = layout.parse_release_document(texts.pop(), version, servers[0].name)
+        raise BadInput(f"{layout.release_dir(version)}/artifacts.json or {artifacts.SUMS} differs between servers: "
+                       "republish with publish-release")
+    data, statement = texts.pop()
+    doc = layout.parse_release_document(data, version, servers[0].name)
     return offer_from_document(doc, layout.release_notes(servers[0], version), manifest_cfg,
-                               base_url(manifest_cfg, servers[0]))
+                               base_url(manifest_cfg, servers[0]), statement)
 
 
-def verified_release(t: Transport, version: str, trusted: Mapping[str, bytes]) -> bytes:
-    """releases/<version>/artifacts.json of one server, after checking it against the signed SHA256SUMS."""
+def verified_release(t: Transport, version: str, trusted: Mapping[str, bytes],
+                     role: trust.Role | None = None) -> tuple[bytes, str]:
+    """releases/<version>/artifacts.json of one server, after checking it against the signed SHA256SUMS, and the
+    sha256 of those SHA256SUMS bytes. `role`: the root's release role (else a trusted key must have signed)."""
     folder, where = layout.release_dir(version), t.name
     sums = _read(t, f"{folder}/{artifacts.SUMS}", SUMS_CAP)
-    signature = signing.parse_signature_line(_read(t, f"{folder}/{artifacts.SIG}", 4096).decode("ascii", "replace"))
-    if signature is None or not any(signing.verify(k, signature, sums) for k in trusted.values()):
-        raise BadInput(f"{folder}/{artifacts.SUMS}.sig does not verify with a trusted key: refusing to sign a "
-                       "manifest for this release", where)
+    sig_text = _read(t, f"{folder}/{artifacts.SIG}", 4096).decode("ascii", "replace")
+    if role is not None:
+        try:
+            trust.verify_statement(sums, sig_text, role, f"{folder}/{artifacts.SUMS}")
+        except trust.TrustError as e:
+            raise BadInput(f"{e.what}: refusing to sign a manifest for this release "
+                           f"({folder}/{artifacts.SUMS}.sig, manifest.root)", where) from None
+    else:
+        signature = signing.parse_signature_line(sig_text)
+        if signature is None or not any(signing.verify(k, signature, sums) for k in trusted.values()):
+            raise BadInput(f"{folder}/{artifacts.SUMS}.sig does not verify with a trusted key: refusing to sign a "
+                           "manifest for this release", where)
     try:
         listed = artifacts.parse_sums(sums.decode("ascii"), f"{folder}/{artifacts.SUMS}")
     except (UnicodeDecodeError, artifacts.Failed) as e:
@@ -149,7 +169,42 @@ def verified_release(t: Transport, version: str, trusted: Mapping[str, bytes]) -
         st = t.stat(f"{folder}/{name}")
         if st is None or st.is_dir or st.size != a.get("size"):
             raise BadInput(f"{folder}/{name} is missing or not the size artifacts.json gives", where)
-    return data
+    return data, hashlib.sha256(sums).hexdigest()
+
+
+# --- manifest.root: the server tools trust what the clients' root trusts (issue 15) ----------------------------
+
+
+def load_root(manifest_cfg: Mapping[str, Any]) -> trust.Root | None:
+    """The root document `manifest.root` names (layout.load_config made the path absolute), verified by its own
+    root keys and not expired; None when the setting is absent (then `manifest.trusted_keys` decides)."""
+    path = manifest_cfg.get("root")
+    if not path:
+        return None
+    try:
+        data = files.read_capped(path, trust.MAX_ROOT_BYTES, "manifest.root")
+    except files.Missing:
+        raise BadInput("manifest.root names no file", str(path)) from None
+    root = trust.verify_self(data, str(path))
+    trust.check_fresh(root, times.utc_now(), str(path))
+    return root
+
+
+def release_role(manifest_cfg: Mapping[str, Any]) -> trust.Role | None:
+    """Whose signatures over SHA256SUMS count: the release role of `manifest.root` (None: trusted keys)."""
+    root = load_root(manifest_cfg)
+    return root.roles["release"] if root is not None else None
+
+
+def trusted_keys(key: SigningKey, manifest_cfg: Mapping[str, Any]) -> dict[str, bytes]:
+    """signing.trusted_keys, after checking that `key` (the channel key that will sign manifests) is one of the
+    channel keys of `manifest.root` when that is set: nothing is signed by a key clients won't trust. Every tool
+    that signs manifests calls this before writing anything; BadInput (exit 2) otherwise."""
+    root = load_root(manifest_cfg)
+    if root is not None and trust.full_key_id(key.public_raw) not in root.roles["channel"].keys:
+        raise BadInput(f"the signing key {key.key_id} is not a channel key of root version {root.version}: "
+                       "nothing signed by a key clients won't trust", str(manifest_cfg["root"]))
+    return signing.trusted_keys(key, dict(manifest_cfg))
 
 
 def _read(t: Transport, rel: str, cap: int) -> bytes:

@@ -36,6 +36,7 @@ class Offer:
     version: str
     artifacts: Mapping[str, Mapping[str, Any]]  # `<platform>-<arch>` -> {url, size, sha256}
     notes: str = ""
+    statement_sha256: str | None = None  # sha256 of the release's signed SHA256SUMS, as verified (issue 15)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def _offer(channel: str, offer: Offer, current: Mapping[str, Any] | None, clock:
         product=offer.product, channel=channel, version=offer.version, manifest_number=_number(current),
         issued_at=clock.now,
         expires_at=clock.expires, artifacts=offer.artifacts, notes=offer.notes, rollout_percent=rollout["percent"],
-        halted=bool(rollout["halted"]), rollback_of=rollback_of)
+        halted=bool(rollout["halted"]), rollback_of=rollback_of, release_statement_sha256=offer.statement_sha256)
 
 
 def _reissue(current: Mapping[str, Any], clock: Clock, **fields: Any) -> dict[str, Any]:

@@ -215,7 +215,7 @@ _KEYS: dict[str, dict[str, tuple[Any, str]]] = {
                                               v.split("/"), "a key prefix without '..'"),
                   "endpoint_url": _OPT_TEXT, "region": _OPT_TEXT},
     "manifest": {"expires_days": _ANY, "signing_key_env": _TEXT, "passphrase_env": _OPT_TEXT, "trusted_keys": _TEXTS,
-                 "base_url": _OPT_TEXT, "prefer_kinds": _TEXTS},
+                 "base_url": _OPT_TEXT, "prefer_kinds": _TEXTS, "root": _TEXT},
     "cdn": {"provider": _OPT_TEXT, "purge_url": _OPT_TEXT, "token_env": _OPT_TEXT, "zone_id": _OPT_TEXT,
             "api_base": _OPT_TEXT, "base_url": _OPT_TEXT, "max_urls_per_request": (_whole, "a whole number")},
     "github": {"repository": _OPT_TEXT, "token_env": _OPT_TEXT, "api_base": _OPT_TEXT,
@@ -300,6 +300,8 @@ def load_config(path: Path | str) -> dict[str, Any]:
         raise BadInput(f"manifest.expires_days must be more than 0 and at most 14, found {days!r}", where)
     man.setdefault("signing_key_env", "RELENG_SIGNING_KEY")
     man.setdefault("prefer_kinds", ["tar.gz", "zip", "tar.zst", "deb", "pkg", "exe"])
+    if "root" in man:  # the clients' current root.json, relative to this file's folder (channel_store.load_root)
+        man["root"] = str(Path(where).parent / man["root"])
     return cfg
 
 

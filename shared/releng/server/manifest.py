@@ -75,10 +75,11 @@ class ExpiryPolicy(ManifestError, reason="refusing to sign"): ...
 def build_manifest(*, product: str, channel: str, version: str, manifest_number: int, issued_at: datetime,
                    expires_at: datetime, artifacts: Mapping[str, Mapping[str, Any]], notes: str = "",
                    rollout_percent: float = 100, halted: bool = False, critical: bool = False,
-                   rollback_of: str | None = None) -> dict[str, Any]:
+                   rollback_of: str | None = None, release_statement_sha256: str | None = None) -> dict[str, Any]:
     """The manifest payload (unsigned). `artifacts` maps `<platform>-<arch>` to {url, size, sha256}; `product` is
     the release's project name, which a client requires to be its own (two products may share a key and an origin:
-    docs/update-client.md)."""
+    docs/update-client.md). `release_statement_sha256` names the release's signed SHA256SUMS by its sha256 (issue
+    15): a client with a root requires it, so a channel key cannot pair a manifest with another statement."""
     payload: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -96,6 +97,8 @@ def build_manifest(*, product: str, channel: str, version: str, manifest_number:
     }
     if rollback_of is not None:
         payload["rollback_of"] = rollback_of
+    if release_statement_sha256 is not None:
+        payload["release_statement_sha256"] = release_statement_sha256
     return payload
 
 
@@ -132,6 +135,9 @@ def check_payload(payload: Mapping[str, Any], where: str = "channel manifest") -
     rollback_of = payload.get("rollback_of")
     if rollback_of is not None and not (isinstance(rollback_of, str) and semver.is_valid(rollback_of)):
         raise bad("rollback_of must be a SemVer string")
+    statement = payload.get("release_statement_sha256")
+    if statement is not None and not (isinstance(statement, str) and _SHA256.fullmatch(statement)):
+        raise bad("release_statement_sha256 must be 64 lowercase hex digits")
     artifacts = payload.get("artifacts")
     if not isinstance(artifacts, dict):
         raise bad("artifacts must be an object keyed by <platform>-<arch>")
