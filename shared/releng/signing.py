@@ -247,3 +247,22 @@ def parse_signature_line(text: str) -> bytes | None:
     except (binascii.Error, ValueError):
         return None
     return raw if len(raw) == SIGNATURE_BYTES else None
+
+
+# --- DSSE: what channel manifests (releng.server.manifest) and root documents (releng.trust) share ------------
+
+
+def pae(payload_type: str, body: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`, lengths decimal."""
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
+
+
+def canonical_b64decode(text: str) -> bytes | None:
+    """Strict, canonical base64, or None: a text that would not re-encode to itself is refused, so no two texts
+    decode alike (no malleable envelopes)."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if base64.b64encode(raw).decode("ascii") == text else None

@@ -17,7 +17,6 @@ docs/update-client.md specifies the algorithm and holds the test vectors.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -169,10 +168,7 @@ def payload_bytes(payload: Mapping[str, Any]) -> bytes:
 # --- the envelope -----------------------------------------------------------------------------------------------
 
 
-def pae(payload_type: str, body: bytes) -> bytes:
-    """DSSE's pre-authentication encoding (the same bytes as releng.server.manifest.pae)."""
-    kind = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
+pae = signing.pae  # DSSE's pre-authentication encoding, as for channel manifests
 
 
 def sign_root(payload: Mapping[str, Any], keys: Iterable[SigningKey]) -> bytes:
@@ -205,11 +201,8 @@ def _b64(text: object, field: str, where: str) -> bytes:
     """Strict canonical base64, as for manifests (no two texts decode alike)."""
     if not isinstance(text, str):
         raise TrustError(f"malformed root envelope: {field} must be a string", where)
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise TrustError(f"malformed root envelope: {field} is not base64", where) from None
-    if base64.b64encode(raw).decode("ascii") != text:
+    raw = signing.canonical_b64decode(text)
+    if raw is None:
         raise TrustError(f"malformed root envelope: {field} is not canonical base64", where)
     return raw
 

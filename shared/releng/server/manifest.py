@@ -15,7 +15,6 @@ as "nobody is in" (`in_rollout`), never as "everybody". docs/update-client.md sp
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import math
@@ -175,10 +174,7 @@ def _is_int(value: object) -> bool:
 # --- the DSSE envelope ------------------------------------------------------------------------------------------
 
 
-def pae(payload_type: str, body: bytes) -> bytes:
-    """DSSE's pre-authentication encoding: `DSSEv1 SP len(type) SP type SP len(body) SP body`, lengths decimal."""
-    kind = payload_type.encode("utf-8")
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(body), body)
+pae = signing.pae  # DSSE's pre-authentication encoding, shared with root documents (releng.trust)
 
 
 def sign_payload_bytes(body: bytes, key: SigningKey, payload_type: str = PAYLOAD_TYPE) -> bytes:
@@ -268,12 +264,9 @@ def verify_envelope(envelope: bytes, trusted_keys: Mapping[str, bytes], where: s
 
 
 def _b64(text: str, field: str, where: str) -> bytes:
-    """Strict, canonical base64: anything that would not re-encode to the same text is malformed (no malleability)."""
-    try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise MalformedEnvelope(f"{field} is not base64", where) from None
-    if base64.b64encode(raw).decode("ascii") != text:
+    """Strict, canonical base64 (signing.canonical_b64decode); MalformedEnvelope otherwise."""
+    raw = signing.canonical_b64decode(text)
+    if raw is None:
         raise MalformedEnvelope(f"{field} is not canonical base64", where)
     return raw
 
