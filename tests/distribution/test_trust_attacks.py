@@ -8,38 +8,20 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from releng import signing, trust
 from releng._scripts.distribution import check_update
 from releng.server import manifest
+from trustkit import T0, root_payload, seed_key, signed
 
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)
 DATA = b"gain plugin 1.3.0\n" * 100
 NAME = "audiolab-gain-1.3.0-linux-x86_64.tar.gz"
-LATER = T0 + timedelta(days=365)
-
-
-def seed_key(n: int) -> signing.SigningKey:
-    """The Ed25519 key of the 32-byte seed `n` repeated (deterministic; as in test_trust_root.py)."""
-    return signing.SigningKey(ed25519.Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32))
-
-
-def root_payload(version: int, root: list[int], release: list[int], channel: list[int],
-                 thresholds: tuple[int, int, int] = (1, 1, 1), expires: datetime = LATER) -> dict:
-    roles = {name: trust.role_entry([seed_key(n).public_raw for n in keys], t)
-             for name, keys, t in zip(trust.ROLES, (root, release, channel), thresholds, strict=True)}
-    return trust.build_root(version, expires, roles)
-
-
-def signed(payload: dict, *signers: int) -> bytes:
-    return trust.sign_root(payload, [seed_key(n) for n in signers])
 
 
 STATE = {"channels": {"stable": {"envelope_sha256": "0" * 64, "manifest_number": 1}}, "state_version": 1}

@@ -13,15 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from releng import signing, times, trust
 from releng._scripts.distribution import promote_release, publish_release
 from releng.server import manifest
 from testkit import make_release, snapshot
-
-
-def seed_key(n: int) -> signing.SigningKey:
-    return signing.SigningKey(ed25519.Ed25519PrivateKey.from_private_bytes(bytes([n]) * 32))
+from trustkit import seed_key
 
 
 def root_document(release: signing.SigningKey, channel: signing.SigningKey) -> bytes:
