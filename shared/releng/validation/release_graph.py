@@ -113,14 +113,17 @@ class Graph:
                     stack.append(p)
         return found
 
-    def fixes_after(self, tip: int, start: int, end: int) -> list[tuple[int, str]]:
-        """(commit, subject) of the fix commits dated within [start, end] that `tip` does not contain, by date."""
-        window = self._fixes[bisect_left(self._fix_times, start):bisect_right(self._fix_times, end)]
-        if not window:
+    def fixes_after(self, tip: int, start: int, end: int, taken: set[int] | None = None) -> list[tuple[int, str]]:
+        """(commit, subject) of the fix commits dated within [start, end] that `tip` does not contain, by date;
+        those in `taken` (already counted for a newer release) are left out, and not walked to."""
+        lo, hi = bisect_left(self._fix_times, start), bisect_right(self._fix_times, end)
+        if lo == hi:
             return []
-        gen = self.gen[tip]
-        inside = self.reached(tip, [c for c, _ in window if c == tip or self.gen[c] < gen])
-        return [(c, s) for c, s in window if c not in inside]
+        window = self._fixes[lo:hi] if not taken else [f for f in self._fixes[lo:hi] if f[0] not in taken]
+        gen, below = self.gen, self.gen[tip]
+        # a commit with no lower generation than the tip is the tip or not its ancestor: no walk needed for it
+        inside = self.reached(tip, [c for c, _ in window if c == tip or gen[c] < below])
+        return [f for f in window if f[0] not in inside] if inside else window
 
 
 def _generations(parents: list[tuple[int, ...]]) -> list[int]:
