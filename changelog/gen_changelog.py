@@ -12,8 +12,9 @@ reverts cancel out within a release (any form: git's, `revert:`, `revert(scope):
 subject (`skip` drops it); prereleases fold into their release. build/release/version.json, if there,
 names the default --version. Every section a run doesn't regenerate is kept byte for byte; a file written by
 git-cliff, conventional-changelog, release-please or commitizen is adopted, new sections in its heading style.
-Versions in the config's `yanked` list or rolled back in `--yanked-from FILE` (rollback-release's
-rollback_log.jsonl) get `[YANKED]` at the end of their heading.
+Update mode reads only the history after the file's newest release when that is all it needs (see
+conventional_commits.md). Versions in the config's `yanked` list or rolled back in `--yanked-from FILE`
+(rollback-release's rollback_log.jsonl) get `[YANKED]` at the end of their heading.
 """
 
 from __future__ import annotations
@@ -23,27 +24,64 @@ import difflib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from releng import cli, config, documents, files, git, keepachangelog, semver
 from releng.changelog import entries, history, settings
-from releng.errors import BadInput
+from releng.errors import BadInput, ExternalError
 
 UNRELEASED = "Unreleased"
 FORK_ENTRIES = 20_000  # a changes document this big is encoded by a forked child while the changelog is rendered
 
 
-def _history(repo: Path, prefix: str, cfg: dict[str, Any]) -> history.History:
-    """Every commit reachable from HEAD (one `git log`), the tag listing read beside it; prints the warnings."""
+def _history(repo: Path, prefix: str, cfg: dict[str, Any], since: str | None = None) -> history.History:
+    """The commits reachable from HEAD (one `git log`), the tag listing read beside it; prints the warnings.
+
+    `since`: the tag of the changelog's newest release, when the sections to write are all newer than it. Then only
+    the history after it is read (a changelog of 2,000 releases updated for the next one reads the commits of one),
+    and the full one after all when that could differ: the tag is not in HEAD's history, or a newer tag is not in
+    what was read (inside the release, or on another branch: only the full history says which).
+    """
     with ThreadPoolExecutor(1) as pool:  # waits for the listing on leaving: no thread left (dumps_in_child may fork)
         listing = pool.submit(git.tags, repo, prefix)  # beside the log: it takes a while (bench/README.md)
-        h = history.History(git.log(repo), listing.result, cfg)
+        h = _since(repo, since, listing.result, cfg) if since is not None else None
+        if h is None:
+            h = history.History(git.log(repo), listing.result, cfg)
     for warning in [*listing.result().warnings, *h.warnings]:
         cli.warn(warning)
     return h
+
+
+def _since(repo: Path, tag: str, listing: Callable[[], git.Tags], cfg: dict[str, Any]) -> history.History | None:
+    """The history after release `tag`, with the commits its reverts name from before it; None: read it all."""
+    ref = f"refs/tags/{tag}"
+    try:
+        git.run(repo, "merge-base", "--is-ancestor", ref, "HEAD")  # exit 1: not an ancestor; 128: no such tag
+    except ExternalError:
+        return None
+    h = history.History(git.log(repo, ["HEAD", f"^{ref}"]), listing, cfg, since=tag)
+    if h.base is None or h.elsewhere:
+        return None
+    asked = set[str]()
+    for _ in range(2):  # a revert, and what the commit it reverts reverted (a revert of a revert lists the original)
+        missing = [sha for sha in h.unknown_reverted() if sha not in asked]
+        if not missing:
+            break
+        asked.update(missing)  # hex only (`history.reverted`): never an option; unknown ones git leaves out
+        h.add_reverted(git.log(repo, missing, "--no-walk=unsorted", "--ignore-missing"))
+    return h
+
+
+def _newest(old: keepachangelog.Changelog, target: semver.Version | None, fold: bool) -> semver.Version | None:
+    """The changelog's newest release when every section to write is newer (only the history after it is needed):
+    not a prerelease its release would fold, and no older --version asked for."""
+    newest = max((s.version for s in old.sections if s.version), default=None)
+    if newest is None or (fold and newest.is_prerelease) or (target is not None and not target > newest):
+        return None
+    return newest
 
 
 def _target(args: argparse.Namespace, repo: Path, prefix: str) -> tuple[semver.Version, str, bool] | None:
@@ -106,8 +144,9 @@ def _run(args: argparse.Namespace) -> int:
     path = Path(args.changelog) if args.changelog and not to_stdout else repo / "CHANGELOG.md"
     before, old = keepachangelog.read(path, unreleased, sections=not (args.full or to_stdout))  # bad input: fail early
     yanked = {*ccfg.get("yanked", ()), *(_rolled_back(args.yanked_from) if args.yanked_from else ())}
-    found = _target(args, repo, prefix)
-    h = _history(repo, prefix, cfg)
+    found, fold = _target(args, repo, prefix), bool(ccfg.get("fold_prereleases", True))
+    newest = None if args.full or to_stdout else _newest(old, found[0] if found else None, fold)
+    h = _history(repo, prefix, cfg, f"{prefix}{newest}" if newest else None)
     target = found[:2] if found else None
     if found and h.stale(found[0]):
         if not found[2]:
@@ -115,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
         cli.warn(f"ignoring build/release/version.json: {found[0]} is older than the tag {h.tags[-1].name}")
         target = None
     today = int(os.environ.get("SOURCE_DATE_EPOCH") or time.time()) if target else 0  # reproducible builds' "now"
-    planned = history.plan(h, target, bool(ccfg.get("fold_prereleases", True)), today)
+    planned = history.plan(h, target, fold, today)
     chosen = history.to_write(planned, target[0] if target else None, old)
     versions = history.versions(h, chosen)
     for release in versions:

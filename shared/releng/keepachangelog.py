@@ -118,10 +118,13 @@ def parse(text: str, where: str = "CHANGELOG.md", unreleased: str = "Unreleased"
                   if (m := _LINK.fullmatch(line.rstrip("\r\n"))))
     starts: list[int] = []
     fenced = False
-    for i, line in enumerate(lines[:end]):
+    marked = [i for i, line in enumerate(lines[:end]) if line[:1] in _MARKS]  # headings, fences: 1 line in 10
+    for i in marked:
+        line = lines[i]
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
-        elif not fenced and (line.startswith("## ") or line.startswith(("# ", "### ")) and _release_heading(line)):
+        elif not fenced and (line.startswith("## ") or line.startswith(("# ", "### "))
+                             and line.lstrip("#").lstrip(" ")[:1] in _OPENS and _release_heading(line)):
             starts.append(i)  # `#` and `###` headings are titles and categories unless they name a release
     sections: list[Section] = []
     seen: set[str] = set()
@@ -148,6 +151,10 @@ def read(path: Path, unreleased: str = "Unreleased", sections: bool = True) -> t
     except UnicodeDecodeError as e:
         raise BadInput(f"cannot read the changelog: {e}", str(path)) from None
     return text, parse(text, str(path), unreleased) if sections else EMPTY
+
+
+_MARKS = "#`~ \t"  # how a heading or a (possibly indented) code fence line starts
+_OPENS = frozenset("[vV0123456789")  # what a release heading's name starts with: `### Added` is read no further
 
 
 def _release_heading(line: str) -> bool:

@@ -1,7 +1,8 @@
 """Which commits go into which changelog section: tags to releases, commits to the release that first contains
 them, prereleases folded into their release or not, reverts cancelled within a release.
 
-gen-changelog reads the history (one `git log`, the tag listing beside it) and hands it here; everything below is
+gen-changelog reads the history (one `git log`, the tag listing beside it; in update mode only what follows the
+changelog's newest release, and the older commits its reverts name) and hands it here; everything below is
 decided from that, with no git and no clock (the caller says what "today" is), so the plan is tested from made-up
 histories. A commit belongs to the lowest release tag whose history contains it (by containment, not by date or
 by the order of a linear log), so merged branches land where they were released.
@@ -26,14 +27,18 @@ _SHA = re.compile(r"\b[0-9a-f]{7,64}\b")
 
 
 class History:
-    """Every commit reachable from HEAD, newest first: each message becomes its entry as it comes.
+    """Every commit reachable from HEAD (or only those after a release, `since`), newest first: each message
+    becomes its entry as it comes.
 
     `tags` is called once the log has been read, so that a tag listing can run beside the log; the tags kept are
     those in the history, one per precedence; a warning for each other one is in `warnings`.
     """
 
     def __init__(self, log: Iterable[git.LogEntry], tags: Callable[[], Iterable[git.Tag]],
-                 cfg: Mapping[str, Any]) -> None:
+                 cfg: Mapping[str, Any], since: str | None = None) -> None:
+        """`since`: the log is `HEAD ^<since>`, the history after that tag (update mode reads only what is new since
+        the changelog's newest release); `base` is then that tag, None if the listing has no such SemVer tag, and
+        the tags older than it are not in the log and need no warning."""
         self.shas: list[str] = []
         self.index: dict[str, int] = {}
         self.parents: list[tuple[str, ...]] = []
@@ -42,28 +47,47 @@ class History:
         self.more: dict[int, list[dict[str, Any]]] = {}  # commit -> its entries after the first (squashed_commits)
         self.warnings: list[str] = []
         self._short: dict[str, list[int]] | None = None  # sha[:7] -> commits, built when a revert names a short sha
-        index, add_sha, add_parents, add_entry = self.index, self.shas.append, self.parents.append, self.entries.append
+        self.outside = -1  # commits from here on were read only as what a revert names (`add_reverted`)
         # several messages in one commit (changelog.squashed_commits): a rule of its own, the common one stays quick
-        entry = self._split if cfg.get("squashed") else entry_rules.entry
-        for i, e in enumerate(log):  # the hot loop: 100,000 commits in well under a second
-            index[e.sha] = i
-            add_sha(e.sha)
-            add_parents(e.parents)
-            add_entry(None if len(e.parents) > 1 else entry(e.sha, e.message, cfg))
-            if e.message.startswith(("Revert", "revert")) and (targets := reverted(e.message)):
-                self.reverts[i] = targets
+        self._cfg, self._entry = cfg, self._split if cfg.get("squashed") else entry_rules.entry
+        self._read(log)
+        listed = list(tags())
+        self.base = next((t for t in listed if t.name == since), None) if since is not None else None
         self.tags: list[git.Tag] = []  # by precedence, each contained in HEAD
-        elsewhere: list[str] = []
-        for tag in tags():
+        self.elsewhere: list[str] = []  # the other tags; with a `base`, only those newer than it
+        for tag in listed:
             same = self.tags and self.tags[-1].version == tag.version
             if tag.commit in self.index and not same:
                 self.tags.append(tag)
             elif same:
                 self.warnings.append(f"ignoring tag {tag.name!r}: same precedence as {self.tags[-1].name!r}")
-            else:
-                elsewhere.append(tag.name)
-        if elsewhere:  # one line, not one per tag: a project with maintenance branches has dozens
-            self.warnings.append(not_in_history(elsewhere))
+            elif self.base is None or tag.version > self.base.version:
+                self.elsewhere.append(tag.name)
+        if self.elsewhere:  # one line, not one per tag: a project with maintenance branches has dozens
+            self.warnings.append(not_in_history(self.elsewhere))
+
+    def _read(self, log: Iterable[git.LogEntry]) -> None:
+        index, add_sha, add_parents, add_entry = self.index, self.shas.append, self.parents.append, self.entries.append
+        entry, cfg, reverts = self._entry, self._cfg, self.reverts
+        for i, e in enumerate(log, len(self.shas)):  # the hot loop: 100,000 commits in well under a second
+            index[e.sha] = i
+            add_sha(e.sha)
+            add_parents(e.parents)
+            add_entry(None if len(e.parents) > 1 else entry(e.sha, e.message, cfg))
+            if e.message.startswith(("Revert", "revert")) and (targets := reverted(e.message)):
+                reverts[i] = targets
+
+    def unknown_reverted(self) -> list[str]:
+        """The shas reverts name that are not in the log read: with a `base`, commits released before it."""
+        return list(dict.fromkeys(sha for targets in self.reverts.values() for sha in targets
+                                  if self.find(sha) is None))
+
+    def add_reverted(self, log: Iterable[git.LogEntry]) -> None:
+        """Commits from before `base` that reverts name: known for what they say, never members of a section."""
+        if self.outside < 0:
+            self.outside = len(self.shas)
+        self._read(e for e in log if e.sha not in self.index)
+        self._short = None
 
     def _split(self, sha: str, message: str, cfg: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first entry of the commit being read (the last sha added); the others go to `more`."""
@@ -88,8 +112,11 @@ class History:
         return close[0] if close else found[0] if found else None
 
     def owners(self) -> list[int]:
-        """Each commit's lowest tag (index in `tags`) or -1; walks stop at owned commits: linear, whatever the tags."""
+        """Each commit's lowest tag (index in `tags`), -1 (untagged) or -2 (from before `base`); walks stop at owned
+        commits: linear, whatever the tags."""
         owner = [-1] * len(self.shas)
+        if self.outside >= 0:  # read only for a revert: never a section's, and no walk goes through them
+            owner[self.outside:] = [-2] * (len(self.shas) - self.outside)
         index, parents = self.index, self.parents
         for t, tag in enumerate(self.tags):
             stack = [index[tag.commit]]
@@ -145,13 +172,15 @@ def plan(h: History, target: tuple[semver.Version, str] | None, fold: bool, toda
             release.folded.add(str(v))
         owners.append(release)
     for c, t in enumerate(h.owners()):
-        (owners[t] if t >= 0 else section).members.append(c)
-    releases = sorted((r for r in by_key.values() if r.version),
-                      key=lambda r: r.version.precedence_key() if r.version else (), reverse=True)
-    for newer, older in zip(releases, releases[1:], strict=False):
+        if t != -2:
+            (owners[t] if t >= 0 else section).members.append(c)
+    releases = [r for r in by_key.values() if r.version]
+    base = [Release(str(h.base.version), h.base.version, h.base.name, None)] if h.base else []  # compared, not kept
+    chain = sorted([*releases, *base], key=lambda r: r.version.precedence_key() if r.version else (), reverse=True)
+    for newer, older in zip(chain, chain[1:], strict=False):
         newer.previous = older.tag
-    unreleased.previous = releases[0].tag if releases else None
-    return [unreleased, *releases]
+    unreleased.previous = chain[0].tag if chain else None
+    return [unreleased, *(r for r in chain if r not in base)]
 
 
 def to_write(sections: list[Release], target: semver.Version | None,
