@@ -25,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +37,17 @@ UNRELEASED = "Unreleased"
 FORK_ENTRIES = 20_000  # a changes document this big is encoded by a forked child while the changelog is rendered
 
 
-def _history(repo: Path, prefix: str, cfg: dict[str, Any], since: str | None = None) -> history.History:
-    """The commits reachable from HEAD (one `git log`), the tag listing read beside it; prints the warnings.
+def _history(repo: Path, listing: Future[git.Tags], cfg: dict[str, Any], since: str | None) -> history.History:
+    """The commits reachable from HEAD (one `git log`), with the tag `listing` running beside it; prints the warnings.
 
     `since`: the tag of the changelog's newest release, when the sections to write are all newer than it. Then only
     the history after it is read (a changelog of 2,000 releases updated for the next one reads the commits of one),
     and the full one after all when that could differ: the tag is not in HEAD's history, or a newer tag is not in
     what was read (inside the release, or on another branch: only the full history says which).
     """
-    with ThreadPoolExecutor(1) as pool:  # waits for the listing on leaving: no thread left (dumps_in_child may fork)
-        listing = pool.submit(git.tags, repo, prefix)  # beside the log: it takes a while (bench/README.md)
-        h = _since(repo, since, listing.result, cfg) if since is not None else None
-        if h is None:
-            h = history.History(git.log(repo), listing.result, cfg)
+    h = _since(repo, since, listing.result, cfg) if since is not None else None
+    if h is None:
+        h = history.History(git.log(repo), listing.result, cfg)
     for warning in [*listing.result().warnings, *h.warnings]:
         cli.warn(warning)
     return h
@@ -142,11 +140,13 @@ def _run(args: argparse.Namespace) -> int:
     ccfg, unreleased = cfg["changelog"], str(cfg["changelog"].get("unreleased_heading") or UNRELEASED)
     to_stdout = args.changelog == "-"
     path = Path(args.changelog) if args.changelog and not to_stdout else repo / "CHANGELOG.md"
-    before, old = keepachangelog.read(path, unreleased, sections=not (args.full or to_stdout))  # bad input: fail early
-    yanked = {*ccfg.get("yanked", ()), *(_rolled_back(args.yanked_from) if args.yanked_from else ())}
-    found, fold = _target(args, repo, prefix), bool(ccfg.get("fold_prereleases", True))
-    newest = None if args.full or to_stdout else _newest(old, found[0] if found else None, fold)
-    h = _history(repo, prefix, cfg, f"{prefix}{newest}" if newest else None)
+    with ThreadPoolExecutor(1) as pool:  # waits for the listing on leaving: no thread left (dumps_in_child may fork)
+        listing = pool.submit(git.tags, repo, prefix)  # beside the rest: it takes a while (bench/README.md)
+        before, old = keepachangelog.read(path, unreleased, sections=not (args.full or to_stdout))  # bad: fail early
+        yanked = {*ccfg.get("yanked", ()), *(_rolled_back(args.yanked_from) if args.yanked_from else ())}
+        found, fold = _target(args, repo, prefix), bool(ccfg.get("fold_prereleases", True))
+        newest = None if args.full or to_stdout else _newest(old, found[0] if found else None, fold)
+        h = _history(repo, listing, cfg, f"{prefix}{newest}" if newest else None)
     target = found[:2] if found else None
     if found and h.stale(found[0]):
         if not found[2]:

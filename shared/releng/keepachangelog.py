@@ -159,12 +159,16 @@ _OPENS = frozenset("[vV0123456789")  # what a release heading's name starts with
 
 def _release_heading(line: str) -> bool:
     m = _HEADING.fullmatch(line)
-    return m is not None and _version_name(m["bracketed"] or m["bare"]) is not None
+    return m is not None and _version_of(m["bracketed"] or m["bare"]) is not None
 
 
-def _version_name(name: str) -> str | None:
-    """The SemVer version a heading names, `v` prefix (commitizen's, tags') dropped; None if it names none."""
-    return name if semver.is_valid(name) else name[1:] if name[:1] in "vV" and semver.is_valid(name[1:]) else None
+def _version_of(name: str) -> tuple[str, semver.Version] | None:
+    """The SemVer version a heading names, as written and parsed, `v` prefix (commitizen's, tags') dropped."""
+    if (version := semver.try_parse(name)) is not None:
+        return name, version
+    if name[:1] in "vV" and (version := semver.try_parse(name[1:])) is not None:
+        return name[1:], version
+    return None
 
 
 def _section(heading: str, text: str, unreleased: str, where: str) -> Section:
@@ -179,14 +183,15 @@ def _section(heading: str, text: str, unreleased: str, where: str) -> Section:
         if date or m["yanked"]:
             raise BadInput(f"the unreleased section has a date: {shown!r}", where)
         return Section(name, None, None, False, text)
-    version = _version_name(name)
-    if version is None:
+    found = _version_of(name)
+    if found is None:
         raise BadInput(f"section heading {shown!r} is neither a release (its {name!r} is not a SemVer version) nor "
                        f"the unreleased section ({unreleased!r})", where)
+    version, parsed = found
     links = "inline" if m["url"] is not None else "reference" if m["bracketed"] else "none"
     form = (m["bracketed"] is not None, links, name[: len(name) - len(version)],
             None if date is None else " - {date}" if m["date"] else " ({date})")
-    return Section(name, semver.parse(version), date, bool(m["yanked"]), text, level=len(m["level"]), form=form)
+    return Section(name, parsed, date, bool(m["yanked"]), text, level=len(m["level"]), form=form)
 
 
 def heading(release: Mapping[str, Any], unreleased: str = "Unreleased", style: Style = KEEP_A_CHANGELOG,
