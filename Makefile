@@ -27,7 +27,7 @@ lint: setup
 	$(BIN)/mypy shared/releng $(wildcard versioning/*.py changelog/*.py packaging/*.py distribution/*.py rollback/*.py validation/*.py)
 
 bench: setup  ## side-by-side benchmarks against peer tools (never part of the test suite; see bench/README.md)
-	for b in semver bump lint_commit changelog package publish rollback; do $(BIN)/python bench/bench_$$b.py || exit 1; done
+	for b in semver bump lint_commit changelog metrics package publish rollback; do $(BIN)/python bench/bench_$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache bench/.cache
