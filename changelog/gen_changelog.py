@@ -171,12 +171,18 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(result)
     elif result != before:
         documents.write_text_atomic(path, result)
-    del h, new, result, before, old  # room for the document's text: 13 MB for 100,000 commits
-    text = document()  # --out FILE, else (not with --dry-run) the default place; the same bytes for --json
+    del h, new, result, before, old
     dest = args.out if args.out or args.dry_run else repo / "build" / "release" / "changes.json"
-    if dest not in (None, "-"):
-        documents.write_text_atomic(dest, text)
-    sys.stdout.write(text if args.json or args.out == "-" else "")
+    try:  # --out FILE, else (not with --dry-run) the default place; the same bytes for --json; copied in pieces
+        if dest not in (None, "-"):
+            with documents.atomic_writer(dest) as f:
+                document.write_to(f)
+        if args.json or args.out == "-":
+            sys.stdout.flush()
+            document.write_to(sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+    finally:
+        document.close()
     cli.info(args, f"gen-changelog: {'stdout' if to_stdout else path}: " + ", ".join(
         f"{v['version']} ({len(v['entries'])})" for v in versions[:4]) + (" ..." if len(versions) > 4 else ""), level=1)
     return cli.OK

@@ -49,61 +49,99 @@ def dumps(name: str, body: Mapping[str, Any]) -> str:
     Not `json.dumps(indent=2)`: with an indent, json falls back to its pure-Python encoder, slow for the commits
     of a big release (bench/README.md); this layout uses the C encoder for each value and still diffs line by line.
     """
+    return "".join(_pieces(name, body))
+
+
+def _pieces(name: str, body: Mapping[str, Any]) -> Iterator[str]:
+    """`dumps`' text in pieces, a list item each: written as they come, a 13 MB document is never whole in memory."""
     doc = {"schema": f"releng/{name}", "schema_version": SCHEMA_VERSIONS[name]}
     doc.update({k: v for k, v in body.items() if k not in ("schema", "schema_version")})
-    lines = []
-    for key, value in doc.items():
+    yield "{\n"
+    for n, (key, value) in enumerate(doc.items()):
+        yield (",\n  " if n else "  ") + _compact(key) + ": "
         if isinstance(value, list) and value:
-            items = ",\n".join("    " + _compact(item) for item in value)
-            text = f"[\n{items}\n  ]"
+            yield "[\n"
+            for i, item in enumerate(value):
+                yield (",\n    " if i else "    ") + _compact(item)
+            yield "\n  ]"
         else:
-            text = _compact(value)
-        lines.append(f"  {_compact(key)}: {text}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
+            yield _compact(value)
+    yield "\n}\n"
 
 
 def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def dumps_in_child(name: str, body: Mapping[str, Any], fork: bool = True) -> Callable[[], str]:
-    """`dumps` run by a forked child (if `fork`), beside the caller's own work; call the result for the text.
+class Pending:
+    """A document being encoded, by a forked child (`dumps_in_child`) or, failing that, here: `write_to` copies its
+    UTF-8 bytes to a file in pieces, so neither process holds the whole text (13 MB for 100,000 commits)."""
+
+    def __init__(self, name: str, body: Mapping[str, Any], pid: int | None = None,
+                 out: BinaryIO | None = None) -> None:
+        self.name, self.body, self._pid, self._out = name, body, pid, out
+        self._ready: bool | None = None if pid is not None else False
+
+    def _done(self) -> bool:
+        """Whether the child wrote the text (waited for once); False: it is encoded here instead."""
+        if self._ready is None:
+            _, status = os.waitpid(self._pid or 0, 0)
+            self._ready = os.waitstatus_to_exitcode(status) == 0
+        return self._ready
+
+    def write_to(self, f: BinaryIO) -> None:
+        if self._done() and self._out is not None:
+            self._out.seek(0)
+            while chunk := self._out.read(1 << 20):
+                f.write(chunk)
+            return
+        for piece in _pieces(self.name, self.body):
+            f.write(piece.encode("utf-8"))
+
+    def text(self) -> str:
+        if self._done() and self._out is not None:
+            self._out.seek(0)
+            return self._out.read().decode("utf-8")
+        return dumps(self.name, self.body)
+
+    def close(self) -> None:
+        """Reap the child and drop its file (also when the text was never asked for)."""
+        try:
+            if self._pid is not None:
+                self._done()
+        finally:
+            if self._out is not None:
+                self._out.close()
+
+
+def dumps_in_child(name: str, body: Mapping[str, Any], fork: bool = True) -> Pending:
+    """`dumps` run by a forked child (if `fork`), beside the caller's own work; the result writes or gives the text.
 
     For big documents: encoding holds the GIL (a thread would not help), and for the changes document of 100,000
     commits it is long enough (bench/README.md) to be worth giving to the other core while the caller renders
-    something else. `body` must
-    not change until the text is taken. The child shares the caller's memory copy-on-write, writes the UTF-8 text
-    into an unnamed temporary file and leaves with os._exit (no atexit handler or buffered output runs twice).
-    Without fork, or if the child fails, the text is made in this process instead.
+    something else. `body` must not change until the text is taken. The child shares the caller's memory
+    copy-on-write, writes the UTF-8 text piece by piece into an unnamed temporary file and leaves with os._exit (no
+    atexit handler or buffered output runs twice). Without fork, or if the child fails, the text is made in this
+    process instead.
     """
     if not fork or not hasattr(os, "fork"):
-        return lambda: dumps(name, body)
+        return Pending(name, body)
     import tempfile
 
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by ready(), after the child has written it
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by Pending.close, after the child has written it
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         code = 1
         try:
-            out.write(dumps(name, body).encode("utf-8"))
+            for piece in _pieces(name, body):
+                out.write(piece.encode("utf-8"))
             out.flush()
             code = 0
         finally:
             os._exit(code)
-
-    def ready() -> str:
-        try:
-            _, status = os.waitpid(pid, 0)
-            if os.waitstatus_to_exitcode(status) == 0:
-                out.seek(0)
-                return out.read().decode("utf-8")
-        finally:
-            out.close()
-        return dumps(name, body)
-
-    return ready
+    return Pending(name, body, pid, out)
 
 
 def write(path: Path | str, name: str, body: Mapping[str, Any]) -> str:

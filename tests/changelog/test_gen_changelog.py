@@ -322,12 +322,24 @@ def test_a_big_document_encoded_by_a_forked_child_is_the_same(git_repo, capsys, 
     validate_document(json.loads(results[1][0] or results[1][1]))
 
 
+@pytest.mark.parametrize("fork", [True, False])
+def test_a_document_encoded_aside_is_the_same_text_and_bytes(fork):
+    body = {"repo_url": None, "tag_prefix": "v", "versions": [{"version": "1.0.0", "text": "é\u2028"}] * 3}
+    pending = documents.dumps_in_child("changes", body, fork)
+    copied = io.BytesIO()
+    pending.write_to(copied)
+    pending.write_to(copied)  # twice (--out FILE and --json): the whole text each time
+    assert pending.text() == documents.dumps("changes", body)
+    assert copied.getvalue() == 2 * documents.dumps("changes", body).encode()
+    pending.close()
+
+
 def test_dumps_soon_falls_back_when_the_child_fails(monkeypatch):
-    body = {"repo_url": None, "tag_prefix": "v", "versions": []}
-    assert documents.dumps_in_child("changes", body)() == documents.dumps("changes", body)
     broken = {"repo_url": None, "tag_prefix": "v", "versions": [object()]}  # the child cannot encode it
+    pending = documents.dumps_in_child("changes", broken)
     with pytest.raises(TypeError):
-        documents.dumps_in_child("changes", broken)()  # then the parent tries, and says why it cannot
+        pending.write_to(io.BytesIO())  # then the parent tries, and says why it cannot
+    pending.close()
 
 
 # --- changelogs written by other tools, adopted in update mode -----------------------------------------------------
