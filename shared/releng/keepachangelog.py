@@ -230,6 +230,10 @@ def render_section(release: Mapping[str, Any], cfg: Mapping[str, Any], unrelease
         if any(e["breaking"] for e in group):  # breaking first, history order otherwise
             group = [e for e in group if e["breaking"]] + [e for e in group if not e["breaking"]]
         lines = [_line(e, label, issue, commit) for e in group]
+        joined = "".join(lines)
+        if joined.count("\n") == len(lines):  # one line each, no nested note: the common case, in one pass
+            out.append(joined)
+            continue
         for n, line in enumerate(lines):  # a blank line after a nested note, unless the category ends there
             out.append(line + "\n" if n + 1 < len(lines) and line.count("\n") > 1 else line)
     return "".join(out)
