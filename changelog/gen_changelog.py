@@ -8,10 +8,11 @@
 
 changelog_config.yml maps commit types and footers to categories, always in Keep a Changelog's order; breaking
 changes come first in their category; merge commits are left out, not their branches' commits; a revert and what it
-reverts cancel out within a release (any form: git's, `revert:`, `revert(scope):`); `Changelog: text` replaces the
-subject (`skip` drops it); prereleases fold into their release. build/release/version.json, if there,
-names the default --version. Every section a run doesn't regenerate is kept byte for byte; a file written by
-git-cliff, conventional-changelog, release-please or commitizen is adopted, new sections in its heading style.
+reverts cancel out within a release (any form: git's `Revert`/`Reapply`, `revert:`, `revert(scope):`);
+`Changelog: text` replaces the subject (`skip` drops it); prereleases fold into their release.
+build/release/version.json, if there, names the default --version. Every section a run doesn't regenerate is
+kept byte for byte; a file written by git-cliff, conventional-changelog, release-please or commitizen is adopted,
+new sections in its heading style.
 Update mode reads only the history after the file's newest release when that is all it needs (see
 conventional_commits.md). Versions in the config's `yanked` list or rolled back in `--yanked-from FILE`
 (rollback-release's rollback_log.jsonl) get `[YANKED]` at the end of their heading.

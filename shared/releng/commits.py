@@ -18,7 +18,8 @@ HEADER = re.compile(
 FOOTER = re.compile(r"(?P<token>BREAKING[ -]CHANGE|[A-Za-z][A-Za-z0-9-]*)(?P<sep>: | #)(?P<value>.*)")
 BREAKING_TOKENS = frozenset({"BREAKING CHANGE", "BREAKING-CHANGE"})
 AUTOSQUASH = ("fixup! ", "squash! ", "amend! ")
-REVERT = re.compile(r'Revert "(?P<subject>.*)"\Z', re.DOTALL)
+GIT_REVERTS = ('Revert "', 'Reapply "')  # git's subjects; since 2.43 a revert of a `Revert "x"` is `Reapply "x"`
+REVERT = re.compile(r'(?P<verb>Revert|Reapply) "(?P<subject>.*)"\Z', re.DOTALL)
 REVERTED_SHA = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,64})", re.IGNORECASE)
 
 
@@ -68,12 +69,18 @@ def is_merge(message: str) -> bool:
                                         "Merge tag ", "Merge commit ", "Merge branches "))
 
 
+def is_reapply(message: str) -> bool:
+    """git's revert of a revert (2.43+): `Reapply "x"` brings back what `x` did."""
+    return message.startswith('Reapply "')
+
+
 def is_autosquash(message: str) -> bool:
     return subject(message).startswith(AUTOSQUASH)
 
 
 def revert_target(message: str) -> tuple[str | None, str | None]:
-    """For git's `Revert "subject"` commits: (reverted sha from the body, reverted subject); else (None, None)."""
+    """For git's `Revert "subject"` and `Reapply "subject"` commits: (reverted sha from the body, reverted
+    subject); else (None, None)."""
     m = REVERT.match(subject(message))
     if m is None:
         return None, None

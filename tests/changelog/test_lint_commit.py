@@ -147,6 +147,8 @@ def test_report_layout(tmp_path, capsys):
     ('[changelog_config.lint]\nmax_header_length = 20', "feat: twenty-one chars", 1, "more than 20"),
     ('[changelog_config.lint]\nallow_merge = false', "Merge branch 'x'", 1, "merge commits are not allowed"),
     ('[changelog_config.lint]\nallow_revert = false', 'Revert "feat: x"', 1, "lint.allow_revert: false"),
+    ('[changelog_config.lint]\nallow_revert = false', 'Reapply "feat: x"', 1, 'revert: reapply "feat: x"'),
+    ("", 'Reapply "feat: x"', 0, ""),  # git 2.43+'s revert of a revert, let through like its `Revert "..."`
     ('[changelog_config.lint]\nallow_autosquash = false', "fixup! feat: x", 1, "rebase -i --autosquash"),
 ])
 def test_repository_rules(repo, tmp_path, capsys, config, message, rc, problem):
@@ -227,7 +229,10 @@ def test_exemptions_agree_with_the_parser():
     assert not commits.is_merge("Merged the branch") and not commitlint.exempt("Merged x", {})
     for prefix in commitlint.AUTOSQUASH:
         assert commits.is_autosquash(prefix + "feat: x")
-    assert commits.revert_target('Revert "feat: x"')[1] == "feat: x" and commitlint.exempt('Revert "feat: x"', {})
+    assert commitlint.GIT_REVERTS == commits.GIT_REVERTS
+    for prefix in commitlint.GIT_REVERTS:  # git 2.43+ writes `Reapply "x"` for a revert of `Revert "x"`
+        assert commits.revert_target(f'{prefix}feat: x"')[1] == "feat: x"
+        assert commitlint.exempt(f'{prefix}feat: x"', {}) == "revert"
     assert set(commitlint.BREAKING_TOKENS) == set(commits.BREAKING_TOKENS)
 
 

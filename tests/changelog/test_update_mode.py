@@ -107,13 +107,15 @@ def test_a_revert_of_a_commit_released_before_says_what_it_takes_back(git_repo, 
     assert "sidechain input" in text.split("## [1.1.0]")[0]
 
 
-def test_a_revert_of_a_revert_released_before_lists_the_original_again(git_repo, capsys, monkeypatch):
+@pytest.mark.parametrize("subject", ['Revert "Revert "feat: sidechain input""',
+                                     'Reapply "feat: sidechain input"'])  # git 2.43+
+def test_a_revert_of_a_revert_released_before_lists_the_original_again(git_repo, capsys, monkeypatch, subject):
     sha = git_repo.commit("feat: sidechain input")
     git_repo.tag("v1.0.0")
     first = git_repo.commit(f'Revert "feat: sidechain input"\n\nThis reverts commit {sha}.')
     git_repo.tag("v1.1.0")
     released(git_repo, capsys)
-    git_repo.commit(f'Revert "Revert "feat: sidechain input""\n\nThis reverts commit {first}.')
+    git_repo.commit(f"{subject}\n\nThis reverts commit {first}.")
     git_repo.commit("revert: nothing known\n\nThis reverts commit 0123456789abcdef.")  # git leaves it out
     (_, doc, _), short = both(git_repo, capsys, monkeypatch)
     assert short

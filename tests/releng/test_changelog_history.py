@@ -210,12 +210,34 @@ def test_a_revert_by_short_sha_cancels_within_the_release_only():
     assert sections(h) == {"unreleased": ['Revert "kept"'], "1.0.0": ["kept"]}
 
 
-def test_a_revert_of_a_revert_brings_the_original_back():
+REAPPLY = ['Revert "Revert "feat: midi learn""', 'Reapply "feat: midi learn"']  # git's before and since 2.43
+
+
+@pytest.mark.parametrize("subject", REAPPLY)
+def test_a_revert_of_a_revert_brings_the_original_back(subject):
     log = Log()
     original = log.commit("feat: midi learn")
     first = log.commit(f'Revert "feat: midi learn"\n\nThis reverts commit {original}.')
-    log.commit(f'Revert "Revert "feat: midi learn""\n\nThis reverts commit {first}.')
+    log.commit(f"{subject}\n\nThis reverts commit {first}.")
     assert sections(log.history()) == {"unreleased": ["midi learn"]}
+
+
+@pytest.mark.parametrize("subject", REAPPLY)
+def test_a_revert_undone_in_its_release_is_no_news(subject):
+    log = Log()
+    feat = log.commit("feat: midi learn")
+    log.tag("v1.0.0")
+    first = log.commit(f'Revert "feat: midi learn"\n\nThis reverts commit {feat}.')
+    log.commit(f"{subject}\n\nThis reverts commit {first}.")  # both unreleased: 1.0.0's feature stays as it was
+    assert sections(log.history()) == {"unreleased": [], "1.0.0": ["midi learn"]}
+
+
+def test_a_reapply_of_a_revert_from_elsewhere_lists_what_it_brings_back():
+    log = Log()  # the revert it reverts is not in this history (another branch, or a squashed one)
+    log.commit(f'Reapply "feat(midi): learn mode"\n\nThis reverts commit {"e" * 40}.')
+    log.commit(f'Revert "feat: arp"\n\nThis reverts commit {"d" * 40}.')
+    assert [(e["category"], e["scope"], e["text"]) for e in history.entries(log.history(), [0, 1])] == [
+        ("Removed", None, 'Revert "arp"'), ("Added", "midi", "learn mode")]  # newest first
 
 
 @pytest.mark.parametrize("subject", ["revert(git): handle a detached HEAD", "revert: handle a detached HEAD",
@@ -246,13 +268,14 @@ def test_a_revert_of_a_feature_released_two_versions_before_removes_it():
     assert [e["text"] for e in history.entries(log.history(), [0])] == ['Revert "add the meter again"']
 
 
-def test_a_revert_of_a_revert_released_before_lists_the_original_again():
+@pytest.mark.parametrize("subject", REAPPLY)
+def test_a_revert_of_a_revert_released_before_lists_the_original_again(subject):
     log = Log()
     feat = log.commit("feat: midi learn")
     log.tag("v1.0.0")
     first = log.commit(f'Revert "feat: midi learn"\n\nThis reverts commit {feat}.')
     log.tag("v1.1.0")
-    log.commit(f'Revert "Revert "feat: midi learn""\n\nThis reverts commit {first}.')
+    log.commit(f"{subject}\n\nThis reverts commit {first}.")
     assert sections(log.history()) == {"unreleased": ["midi learn"], "1.1.0": ['Revert "midi learn"'],
                                        "1.0.0": ["midi learn"]}
 

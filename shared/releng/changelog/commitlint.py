@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 MERGE_PREFIXES = ("Merge branch ", "Merge pull request ", "Merge remote-tracking ", "Merge tag ", "Merge commit ",
                   "Merge branches ")
 AUTOSQUASH = ("fixup! ", "squash! ", "amend! ")
+GIT_REVERTS = ('Revert "', 'Reapply "')  # git's revert subjects; the same as releng.commits.GIT_REVERTS (tested)
 BREAKING_TOKENS = ("BREAKING CHANGE", "BREAKING-CHANGE")
 _TOKEN_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _TOKEN_CHARS = _TOKEN_START | frozenset("0123456789-")
@@ -52,7 +53,7 @@ def exempt(header: str, lint: Mapping[str, Any]) -> str | None:
     """'merge', 'revert' or 'autosquash' when the config lets this header through unchecked, else None."""
     if header.startswith(MERGE_PREFIXES) and lint.get("allow_merge", True):
         return "merge"
-    if header.startswith('Revert "') and header.endswith('"') and lint.get("allow_revert", True):
+    if header.startswith(GIT_REVERTS) and header.endswith('"') and lint.get("allow_revert", True):
         return "revert"
     if header.startswith(AUTOSQUASH) and lint.get("allow_autosquash", True):
         return "autosquash"
@@ -75,9 +76,10 @@ def check(message: str, cfg: Mapping[str, Any]) -> tuple[list[str], str | None]:
         problems.append("fixup!/squash!/amend! commits are not allowed here (lint.allow_autosquash: false): "
                         "squash them first (git rebase -i --autosquash)")
         header = header.split(" ", 1)[1]
-    elif header.startswith('Revert "') and header.endswith('"'):
-        problems.append("git's 'Revert \"...\"' subjects are not allowed here (lint.allow_revert: false)")
-        header = f"revert: {header[8:-1]}"
+    elif header.startswith(GIT_REVERTS) and header.endswith('"'):
+        problems.append("git's 'Revert \"...\"' and 'Reapply \"...\"' subjects are not allowed here "
+                        "(lint.allow_revert: false)")
+        header = f"revert: {header[8:-1]}" if header.startswith("Revert") else f"revert: reapply {header[8:]}"
     new_header = _check_header(header, cfg, problems)
     body = lines[1:]
     first = 2

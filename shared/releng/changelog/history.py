@@ -74,7 +74,7 @@ class History:
             add_sha(e.sha)
             add_parents(e.parents)
             add_entry(None if len(e.parents) > 1 else entry(e.sha, e.message, cfg))
-            if e.message.startswith(("Revert", "revert")) and (targets := reverted(e.message)):
+            if e.message.startswith(("Revert", "revert", "Reapply")) and (targets := reverted(e.message)):
                 reverts[i] = targets
 
     def unknown_reverted(self) -> list[str]:
@@ -242,7 +242,8 @@ def _reverting(h: History, c: int, target: int) -> dict[str, Any] | None:
 
 def reverted(message: str) -> list[str]:
     """The shas (full or abbreviated) a commit reverts: the `This reverts commit <sha>` lines of git's
-    `Revert "..."` and of a `revert: ...` / `revert(scope): ...` commit alike, and a revert's `Refs: <sha>`
+    `Revert "..."` (and `Reapply "..."`, its revert of a revert) and of a `revert: ...` / `revert(scope): ...` commit
+    alike, and a revert's `Refs: <sha>`
     footers (Conventional Commits' own example); [] for any other commit."""
     if commits.revert_target(message)[1] is not None:
         return commits.reverted_shas(message)
