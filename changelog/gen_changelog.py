@@ -75,12 +75,13 @@ def _since(repo: Path, tag: str, listing: Callable[[], git.Tags], cfg: dict[str,
 
 
 def _newest(old: keepachangelog.Changelog, target: semver.Version | None, fold: bool) -> semver.Version | None:
-    """The changelog's newest release when every section to write is newer (only the history after it is needed):
-    not a prerelease its release would fold, and no older --version asked for."""
-    newest = max((s.version for s in old.sections if s.version), default=None)
-    if newest is None or (fold and newest.is_prerelease) or (target is not None and not target > newest):
+    """The release the history to read starts after, when every section to write is newer than the changelog's
+    (no older --version asked for): its newest release, or its newest final one when prereleases fold (a release
+    folds the commits of its prereleases, the file's among them)."""
+    versions = [s.version for s in old.sections if s.version]
+    if not versions or (target is not None and not target > max(versions)):
         return None
-    return newest
+    return max((v for v in versions if not (fold and v.is_prerelease)), default=None)
 
 
 def _target(args: argparse.Namespace, repo: Path, prefix: str) -> tuple[semver.Version, str, bool] | None:

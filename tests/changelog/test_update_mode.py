@@ -163,6 +163,12 @@ def prerelease_newest(repo, capsys) -> None:
     repo.tag("v1.0.0")  # folds rc.1: its commits are in the history before the file's newest
 
 
+def final_below_prereleases(repo, capsys) -> None:
+    repo.commit("feat: zero")
+    repo.tag("v0.9.0")
+    prerelease_newest(repo, capsys)  # read from v0.9.0: 1.0.0 folds 1.0.0-rc.1's commits
+
+
 def untagged_newest(repo, capsys) -> None:
     repo.commit("feat: one")
     repo.tag("v1.0.0")
@@ -193,8 +199,16 @@ def newer_tag_inside_the_release(repo, capsys) -> None:
     repo.commit("fix: three")
 
 
+def test_prereleases_on_top_are_read_from_the_final_release_below(git_repo, capsys, monkeypatch):
+    final_below_prereleases(git_repo, capsys)
+    (_, doc, _), short = both(git_repo, capsys, monkeypatch)
+    assert short
+    assert {v["version"]: [e["text"] for e in v["entries"]] for v in doc["versions"]} == {
+        "Unreleased": [], "1.0.0": ["two", "one"]}
+
+
 @pytest.mark.parametrize(("case", "written"), [
-    (prerelease_newest, {"Unreleased": [], "1.0.0": ["two", "one"]}),
+    (prerelease_newest, {"Unreleased": [], "1.0.0": ["two", "one"]}),  # no final release in the file
     (untagged_newest, {"Unreleased": ["three", "two"]}),
     (newest_on_another_branch, {"Unreleased": ["three"]}),
     (newer_tag_inside_the_release, {"Unreleased": ["three"], "1.2.0": []}),
