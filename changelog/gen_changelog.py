@@ -41,10 +41,10 @@ FORK_ENTRIES = 20_000  # a changes document this big is encoded by a forked chil
 def _history(repo: Path, listing: Future[git.Tags], cfg: dict[str, Any], since: str | None) -> history.History:
     """The commits reachable from HEAD (one `git log`), with the tag `listing` running beside it; prints the warnings.
 
-    `since`: the tag of the changelog's newest release, when the sections to write are all newer than it. Then only
-    the history after it is read (a changelog of 2,000 releases updated for the next one reads the commits of one),
-    and the full one after all when that could differ: the tag is not in HEAD's history, or a newer tag is not in
-    what was read (inside the release, or on another branch: only the full history says which).
+    `since`: the tag of a release the sections to write are all newer than (`_newest`). Then only the history after
+    it is read (a changelog of 2,000 releases updated for the next one reads the commits of one), and the full one
+    after all when that could differ: the tag is not in HEAD's history, or a newer tag is not in what was read
+    (inside the release, or on another branch: only the full history says which).
     """
     h = _since(repo, since, listing.result, cfg) if since is not None else None
     if h is None:
@@ -162,29 +162,27 @@ def _run(args: argparse.Namespace) -> int:
     for release in versions:
         release["url"] = keepachangelog.link(release, ccfg)
     body = {"repo_url": ccfg.get("repo_url") or None, "tag_prefix": prefix, "versions": versions}
-    document = documents.dumps_in_child("changes", body, sum(len(v["entries"]) for v in versions) >= FORK_ENTRIES)
-    new = [(s.key, keepachangelog.render_section(v, ccfg, unreleased, old.style, s.key in yanked), v["url"])
-           for s, v in zip(chosen, versions, strict=True)]
-    result = keepachangelog.update(old, new, {v for s in chosen for v in s.folded}, unreleased, yanked)
-    if args.dry_run:
-        diff = difflib.unified_diff((before or "").splitlines(True), result.splitlines(True), str(path), str(path))
-        (sys.stderr if args.json else sys.stdout).writelines(diff)
-    elif to_stdout:
-        sys.stdout.write(result)
-    elif result != before:
-        documents.write_text_atomic(path, result)
-    del h, new, result, before, old
-    dest = args.out if args.out or args.dry_run else repo / "build" / "release" / "changes.json"
-    try:  # --out FILE, else (not with --dry-run) the default place; the same bytes for --json; copied in pieces
-        if dest not in (None, "-"):
+    fork = sum(len(v["entries"]) for v in versions) >= FORK_ENTRIES
+    with documents.dumps_in_child("changes", body, fork) as document:  # encoded aside while the changelog renders
+        new = [(s.key, keepachangelog.render_section(v, ccfg, unreleased, old.style, s.key in yanked), v["url"])
+               for s, v in zip(chosen, versions, strict=True)]
+        result = keepachangelog.update(old, new, {v for s in chosen for v in s.folded}, unreleased, yanked)
+        if args.dry_run:
+            diff = difflib.unified_diff((before or "").splitlines(True), result.splitlines(True), str(path),
+                                        str(path))
+            (sys.stderr if args.json else sys.stdout).writelines(diff)
+        elif to_stdout:
+            sys.stdout.write(result)
+        elif result != before:
+            documents.write_text_atomic(path, result)
+        dest = args.out if args.out or args.dry_run else repo / "build" / "release" / "changes.json"
+        if dest not in (None, "-"):  # --out FILE, else (not with --dry-run) the default place
             with documents.atomic_writer(dest) as f:
                 document.write_to(f)
-        if args.json or args.out == "-":
+        if args.json or args.out == "-":  # the same bytes
             sys.stdout.flush()
             document.write_to(sys.stdout.buffer)
             sys.stdout.buffer.flush()
-    finally:
-        document.close()
     cli.info(args, f"gen-changelog: {'stdout' if to_stdout else path}: " + ", ".join(
         f"{v['version']} ({len(v['entries'])})" for v in versions[:4]) + (" ..." if len(versions) > 4 else ""), level=1)
     return cli.OK

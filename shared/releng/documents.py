@@ -104,6 +104,12 @@ class Pending:
             return self._out.read().decode("utf-8")
         return dumps(self.name, self.body)
 
+    def __enter__(self) -> Pending:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Reap the child and drop its file (also when the text was never asked for)."""
         try:
