@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from releng import cli, config, documents, files, git, keepachangelog, semver
+from releng import cli, config, documents, files, git, keepachangelog, release_notes, semver
 from releng.changelog import entries, history, settings
 from releng.errors import BadInput, ExternalError
 
@@ -160,11 +160,11 @@ def _run(args: argparse.Namespace) -> int:
     chosen = history.to_write(planned, target[0] if target else None, old)
     versions = history.versions(h, chosen)
     for release in versions:
-        release["url"] = keepachangelog.link(release, ccfg)
+        release["url"] = release_notes.link(release, ccfg)
     body = {"repo_url": ccfg.get("repo_url") or None, "tag_prefix": prefix, "versions": versions}
     fork = sum(len(v["entries"]) for v in versions) >= FORK_ENTRIES
     with documents.dumps_in_child("changes", body, fork) as document:  # encoded aside while the changelog renders
-        new = [(s.key, keepachangelog.render_section(v, ccfg, unreleased, old.style, s.key in yanked), v["url"])
+        new = [(s.key, release_notes.render_section(v, ccfg, unreleased, old.style, s.key in yanked), v["url"])
                for s, v in zip(chosen, versions, strict=True)]
         result = keepachangelog.update(old, new, {v for s in chosen for v in s.folded}, unreleased, yanked)
         if args.dry_run:

@@ -147,12 +147,12 @@ def merge_documents(inputs: Sequence[tuple[dict[str, Any], Path]], key: signing.
 
 def release_notes(changes_path: str, version: str, out_dir: Path) -> tuple[Path, str]:
     """RELEASE_NOTES.md for `version`, rendered from the changes document into `out_dir`; (path, text)."""
-    from releng import keepachangelog
+    from releng import release_notes
 
     changes = documents.read(changes_path, "changes")
     for release in changes.get("versions", []):
         if release.get("version") == version:
-            text = keepachangelog.render_section(release, {"repo_url": changes.get("repo_url")})
+            text = release_notes.render_section(release, {"repo_url": changes.get("repo_url")})
             path = out_dir / NOTES
             path.write_text(text, encoding="utf-8")
             return path, text
