@@ -1,8 +1,8 @@
 """Which commits go into which changelog section: tags to releases, commits to the release that first contains
 them, prereleases folded into their release or not, reverts cancelled within a release.
 
-gen-changelog reads the history (one `git log`, the tag listing beside it; in update mode only what follows the
-changelog's newest release, and the older commits its reverts name) and hands it here; everything below is
+gen-changelog reads the history (one `git log`, the tag listing beside it; in update mode only what follows a
+release the changelog has, and the older commits its reverts name) and hands it here; everything below is
 decided from that, with no git and no clock (the caller says what "today" is), so the plan is tested from made-up
 histories. A commit belongs to the lowest release tag whose history contains it (by containment, not by date or
 by the order of a linear log), so merged branches land where they were released.
@@ -37,8 +37,8 @@ class History:
     def __init__(self, log: Iterable[git.LogEntry], tags: Callable[[], Iterable[git.Tag]],
                  cfg: Mapping[str, Any], since: str | None = None) -> None:
         """`since`: the log is `HEAD ^<since>`, the history after that tag (update mode reads only what is new since
-        the changelog's newest release); `base` is then that tag, None if the listing has no such SemVer tag, and
-        the tags older than it are not in the log and need no warning."""
+        a release the changelog has); `base` is then that tag, None if the listing has no such SemVer tag, and the
+        tags older than it are not in the log and need no warning."""
         self.shas: list[str] = []
         self.index: dict[str, int] = {}
         self.parents: list[tuple[str, ...]] = []
