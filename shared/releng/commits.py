@@ -18,7 +18,7 @@ HEADER = re.compile(
 FOOTER = re.compile(r"(?P<token>BREAKING[ -]CHANGE|[A-Za-z][A-Za-z0-9-]*)(?P<sep>: | #)(?P<value>.*)")
 BREAKING_TOKENS = frozenset({"BREAKING CHANGE", "BREAKING-CHANGE"})
 AUTOSQUASH = ("fixup! ", "squash! ", "amend! ")
-GIT_REVERTS = ('Revert "', 'Reapply "')  # git's subjects; since 2.43 a revert of a `Revert "x"` is `Reapply "x"`
+# git's revert subjects; since 2.43 a revert of a `Revert "x"` is `Reapply "x"`
 REVERT = re.compile(r'(?P<verb>Revert|Reapply) "(?P<subject>.*)"\Z', re.DOTALL)
 REVERTED_SHA = re.compile(r"This reverts commit (?P<sha>[0-9a-f]{7,64})", re.IGNORECASE)
 

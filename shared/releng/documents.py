@@ -80,29 +80,23 @@ class Pending:
     def __init__(self, name: str, body: Mapping[str, Any], pid: int | None = None,
                  out: BinaryIO | None = None) -> None:
         self.name, self.body, self._pid, self._out = name, body, pid, out
-        self._ready: bool | None = None if pid is not None else False
+        self._written = False  # by the child, whole
 
-    def _done(self) -> bool:
-        """Whether the child wrote the text (waited for once); False: it is encoded here instead."""
-        if self._ready is None:
-            _, status = os.waitpid(self._pid or 0, 0)
-            self._ready = os.waitstatus_to_exitcode(status) == 0
-        return self._ready
+    def _reap(self) -> None:
+        """Wait for the child once; what it wrote counts only if it exited 0."""
+        if self._pid is not None:
+            _, status = os.waitpid(self._pid, 0)
+            self._pid, self._written = None, os.waitstatus_to_exitcode(status) == 0
 
     def write_to(self, f: BinaryIO) -> None:
-        if self._done() and self._out is not None:
+        self._reap()
+        if self._written and self._out is not None:
             self._out.seek(0)
             while chunk := self._out.read(1 << 20):
                 f.write(chunk)
             return
         for piece in _pieces(self.name, self.body):
             f.write(piece.encode("utf-8"))
-
-    def text(self) -> str:
-        if self._done() and self._out is not None:
-            self._out.seek(0)
-            return self._out.read().decode("utf-8")
-        return dumps(self.name, self.body)
 
     def __enter__(self) -> Pending:
         return self
@@ -113,8 +107,7 @@ class Pending:
     def close(self) -> None:
         """Reap the child and drop its file (also when the text was never asked for)."""
         try:
-            if self._pid is not None:
-                self._done()
+            self._reap()
         finally:
             if self._out is not None:
                 self._out.close()

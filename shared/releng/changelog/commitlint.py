@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 MERGE_PREFIXES = ("Merge branch ", "Merge pull request ", "Merge remote-tracking ", "Merge tag ", "Merge commit ",
                   "Merge branches ")
 AUTOSQUASH = ("fixup! ", "squash! ", "amend! ")
-GIT_REVERTS = ('Revert "', 'Reapply "')  # git's revert subjects; the same as releng.commits.GIT_REVERTS (tested)
+GIT_REVERTS = ('Revert "', 'Reapply "')  # git's revert subjects, as releng.commits.revert_target reads (tested)
 BREAKING_TOKENS = ("BREAKING CHANGE", "BREAKING-CHANGE")
 _TOKEN_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _TOKEN_CHARS = _TOKEN_START | frozenset("0123456789-")

@@ -82,10 +82,9 @@ def _odd(sha: str, message: str, cfg: Mapping[str, Any]) -> dict[str, Any] | Non
         return None
     types, (_, reverted) = cfg["types"], commits.revert_target(message)
     inner = commits.parse(reverted) if reverted else None
-    if inner and types.get(inner.type) and commits.is_reapply(message):  # git's revert of a revert: x again
-        return entry(sha, reverted or "", cfg)
-    if inner and types.get(inner.type):  # it reverts a released commit: a change users see
-        return _revert(inner, sha, [], cfg)
+    if reverted and inner and types.get(inner.type):  # it reverts a released commit: a change users see
+        # git's revert of a revert (`Reapply "x"`) brings x back: x's own entry
+        return entry(sha, reverted, cfg) if commits.is_reapply(message) else _revert(inner, sha, [], cfg)
     category = types.get("revert") if reverted else cfg["changelog"].get("other_heading")
     text = commits.subject(message)
     return _make(category, None, text, None, sha, _numbers(text)) if category else None

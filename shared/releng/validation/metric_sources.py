@@ -168,7 +168,7 @@ def _fixes_after(graph: release_graph.Graph, finals: list[git.Tag], window_s: in
     fixes: dict[str, list[Fix]] = {str(t.version): [] for t in finals}
     taken: set[int] = set()
     shas, times = graph.shas, graph.times
-    for _, _, tag in sorted(((-t.timestamp, n, t) for n, t in enumerate(finals)), key=lambda o: o[:2]):
+    for tag in sorted(finals, key=lambda t: -t.timestamp):  # stable: by precedence on a tie
         found = graph.fixes_after(graph.index[tag.commit], tag.timestamp, tag.timestamp + window_s, taken)
         taken.update(c for c, _ in found)
         fixes[str(tag.version)] = [Fix(shas[c], times[c], subject) for c, subject in found]
